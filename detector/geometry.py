@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Geometry:
     """Affine map from array indices ``(z, y, x)`` to patient LPS millimetres.
 
@@ -27,10 +27,15 @@ class Geometry:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "origin_lps_mm", np.asarray(self.origin_lps_mm, float).reshape(3))
-        object.__setattr__(
-            self, "spacing_zyx_mm", np.asarray(self.spacing_zyx_mm, float).reshape(3)
-        )
+        object.__setattr__(self, "spacing_zyx_mm", np.asarray(self.spacing_zyx_mm, float).reshape(3))
         object.__setattr__(self, "direction_zyx", np.asarray(self.direction_zyx, float).reshape(3, 3))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Geometry):
+            return NotImplemented
+        return bool(np.allclose(self.affine_zyx, other.affine_zyx, atol=1e-6))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable arrays inside: not hashable
 
     @property
     def affine_zyx(self) -> np.ndarray:

@@ -231,9 +231,7 @@ def _info(uid: str, entries: list[_Entry]) -> SeriesInfo:
 
 def _check_exists(path: Path) -> None:
     if not path.exists():
-        raise NoDicomError(
-            f"{path} does not exist; check the path (drive mounted? typo?) and try again"
-        )
+        raise NoDicomError(f"{path} does not exist; check the path (drive mounted? typo?) and try again")
 
 
 def list_series(folder: Path | str) -> list[SeriesInfo]:
@@ -257,9 +255,7 @@ def _describe_series(infos: list[SeriesInfo]) -> str:
     return "\n".join(lines)
 
 
-def _choose_series(
-    root: Path, scan: _Scan, series_uid: str | None
-) -> tuple[str, list[_Entry]]:
+def _choose_series(root: Path, scan: _Scan, series_uid: str | None) -> tuple[str, list[_Entry]]:
     where = f"{'file' if root.is_file() else 'folder'} {root}"
     if not scan.groups:
         if root.is_file() and scan.n_dicomdir:
@@ -275,14 +271,11 @@ def _choose_series(
         if series_uid not in scan.groups:
             infos = [_info(u, e) for u, e in scan.groups.items()]
             raise NoDicomError(
-                f"series {series_uid} is not in {where}; series found there:\n"
-                f"{_describe_series(infos)}"
+                f"series {series_uid} is not in {where}; series found there:\n{_describe_series(infos)}"
             )
         return series_uid, scan.groups[series_uid]
     if len(scan.groups) > 1:
-        infos = sorted(
-            (_info(u, e) for u, e in scan.groups.items()), key=lambda s: -s.n_files
-        )
+        infos = sorted((_info(u, e) for u, e in scan.groups.items()), key=lambda s: -s.n_files)
         raise MultipleSeriesError(
             f"{where} holds {len(infos)} DICOM series; pick one by passing its "
             f"SeriesInstanceUID (series_uid=...):\n{_describe_series(infos)}",
@@ -382,8 +375,7 @@ def _check_grid(entries: list[_Entry], label: str) -> tuple[int, int, np.ndarray
         rows, cols = e.ds.get("Rows", None), e.ds.get("Columns", None)
         if not rows or not cols:
             raise MissingTagError(
-                f"{label}: {e.path.name} has no Rows/Columns; the file is damaged — "
-                "re-export the series"
+                f"{label}: {e.path.name} has no Rows/Columns; the file is damaged — re-export the series"
             )
         shapes.append((int(rows), int(cols)))
     counts = Counter(shapes)
@@ -470,9 +462,7 @@ def _sort_and_dedupe(
         while not keep[j]:
             j -= 1
         a, b = entries[j], entries[i + 1]
-        if _text(a.ds, "SOPInstanceUID") and _text(a.ds, "SOPInstanceUID") == _text(
-            b.ds, "SOPInstanceUID"
-        ):
+        if _text(a.ds, "SOPInstanceUID") and _text(a.ds, "SOPInstanceUID") == _text(b.ds, "SOPInstanceUID"):
             keep[i + 1] = False  # the same image stored twice: harmless
             continue
         raise DuplicateSliceError(
@@ -489,9 +479,7 @@ def _sort_and_dedupe(
     )
 
 
-def _check_tilt(
-    entries: list[_Entry], positions: np.ndarray, normal: np.ndarray, label: str
-) -> None:
+def _check_tilt(entries: list[_Entry], positions: np.ndarray, normal: np.ndarray, label: str) -> None:
     steps = np.diff(positions, axis=0)
     along = steps @ normal
     drift = np.linalg.norm(steps - along[:, None] * normal, axis=1)
@@ -511,9 +499,7 @@ def _check_tilt(
     )
 
 
-def _check_gaps(
-    entries: list[_Entry], positions: np.ndarray, normal: np.ndarray, label: str
-) -> float:
+def _check_gaps(entries: list[_Entry], positions: np.ndarray, normal: np.ndarray, label: str) -> float:
     """The (even) slice gap in mm; raise on missing slices or uneven spacing."""
     gaps = np.diff(positions @ normal)
     gap = float(np.median(gaps))
@@ -535,9 +521,7 @@ def _check_gaps(
                 f"and {positions[i + 1, 2]:.2f} mm ({entries[i + 1].path.name})"
             )
         n_missing = int(sum(k[i] - 1 for i in missing))
-        listed = "; ".join(holes[:MAX_LISTED]) + (
-            "; ..." if len(holes) > MAX_LISTED else ""
-        )
+        listed = "; ".join(holes[:MAX_LISTED]) + ("; ..." if len(holes) > MAX_LISTED else "")
         raise MissingSliceError(
             f"{label}: {n_missing} slice(s) missing at z = {listed} (expected even "
             f"{gap:.3f} mm gaps); the series looks incomplete — re-export it"
@@ -558,9 +542,7 @@ def _check_gaps(
 # ----------------------------------------------------------------------------- pixels
 
 
-def _read_pixels(
-    entries: list[_Entry], rows: int, cols: int, label: str
-) -> tuple[np.ndarray, int]:
+def _read_pixels(entries: list[_Entry], rows: int, cols: int, label: str) -> tuple[np.ndarray, int]:
     """Decode every slice to HU (per-slice rescale) into one preallocated array.
 
     Padding pixels (outside the scanned circle, e.g. -3024 HU) are set to air so that
@@ -624,9 +606,7 @@ def _is_lossy(ds: Dataset) -> bool:
 # ----------------------------------------------------------------------------- entry point
 
 
-def read_series(
-    path: Path | str, series_uid: str | None = None, *, min_slices: int = 8
-) -> CTVolume:
+def read_series(path: Path | str, series_uid: str | None = None, *, min_slices: int = 8) -> CTVolume:
     """Read one axial CT series (folder, any nesting, or a single file) as float32 HU."""
     root = Path(path)
     _check_exists(root)
@@ -639,9 +619,7 @@ def read_series(
     rows, cols, pixel_spacing = _check_grid(entries, label)
     frame = _check_orientation(entries, label)
     normal = frame[2]
-    positions = np.stack(
-        [_floats(e, "ImagePositionPatient", 3, label) for e in entries]
-    )
+    positions = np.stack([_floats(e, "ImagePositionPatient", 3, label) for e in entries])
     entries, positions, n_dropped = _sort_and_dedupe(entries, positions, normal, label)
 
     if len(entries) < max(min_slices, 1):
@@ -651,9 +629,7 @@ def read_series(
             else "; the export looks incomplete or this is not a volume (scout?) — "
             "re-export the full axial series"
         )
-        raise TooFewSlicesError(
-            f"{label}: only {len(entries)} slice(s), at least {min_slices} needed{hint}"
-        )
+        raise TooFewSlicesError(f"{label}: only {len(entries)} slice(s), at least {min_slices} needed{hint}")
     if len(entries) >= 2:
         _check_tilt(entries, positions, normal, label)
         gap = _check_gaps(entries, positions, normal, label)
@@ -675,9 +651,7 @@ def read_series(
     return CTVolume(hu=hu, geometry=geometry, meta=meta)
 
 
-def _meta(
-    root: Path, uid: str, entries: list[_Entry], scan: _Scan, n_dropped: int
-) -> dict:
+def _meta(root: Path, uid: str, entries: list[_Entry], scan: _Scan, n_dropped: int) -> dict:
     ds = entries[0].ds
     return {
         "patient_id": _text(ds, "PatientID"),

@@ -51,9 +51,7 @@ def _encoding_plugin(tsyntax: UID) -> str:
 
 def _check_transfer_syntax(name: str) -> UID:
     if name not in TRANSFER_SYNTAXES:
-        raise ValueError(
-            f"unknown transfer_syntax {name!r}; choose one of {sorted(TRANSFER_SYNTAXES)}"
-        )
+        raise ValueError(f"unknown transfer_syntax {name!r}; choose one of {sorted(TRANSFER_SYNTAXES)}")
     uid = TRANSFER_SYNTAXES[name]
     if uid.is_compressed:
         encoder = get_encoder(uid)
@@ -184,22 +182,16 @@ def write_series(
     tsyntax = _check_transfer_syntax(transfer_syntax)
     hu = np.asarray(volume.hu)
     if hu.ndim != 3 or 0 in hu.shape:
-        raise ValueError(
-            f"volume.hu must be a non-empty 3-D [z, y, x] array, got {hu.shape}"
-        )
+        raise ValueError(f"volume.hu must be a non-empty 3-D [z, y, x] array, got {hu.shape}")
     if not np.all(np.isfinite(hu)):
-        raise ValueError(
-            "volume.hu contains NaN or infinite values; fill them before writing"
-        )
+        raise ValueError("volume.hu contains NaN or infinite values; fill them before writing")
     out = Path(out_dir)
     _prepare_out_dir(out, overwrite)
 
     g = volume.geometry
     prefix = _uid_prefix(sop_uid_prefix)
     # '/' cannot occur in a UID, so these entropy strings never collide across series.
-    frame_uid = generate_uid(
-        prefix=prefix, entropy_srcs=[f"{study_instance_uid}/frame"]
-    )
+    frame_uid = generate_uid(prefix=prefix, entropy_srcs=[f"{study_instance_uid}/frame"])
     shared = _base_dataset(
         volume,
         patient_id=patient_id,
@@ -209,9 +201,7 @@ def write_series(
         series_description=series_description,
         study_date=study_date,
         frame_of_reference_uid=frame_uid,
-        slice_thickness_mm=(
-            g.spacing_zyx_mm[0] if slice_thickness_mm is None else slice_thickness_mm
-        ),
+        slice_thickness_mm=(g.spacing_zyx_mm[0] if slice_thickness_mm is None else slice_thickness_mm),
         kvp=kvp,
         exposure_mas=exposure_mas,
     )
@@ -226,9 +216,7 @@ def write_series(
 
     paths = []
     for i, pos in enumerate(positions):
-        sop_uid = generate_uid(
-            prefix=prefix, entropy_srcs=[f"{series_instance_uid}/{i}"]
-        )
+        sop_uid = generate_uid(prefix=prefix, entropy_srcs=[f"{series_instance_uid}/{i}"])
         ds = Dataset()
         for keyword, value in shared.items():
             setattr(ds, keyword, value)
@@ -239,9 +227,7 @@ def write_series(
         ds.file_meta = _file_meta(sop_uid, ExplicitVRLittleEndian)
         pixels = _slice_pixels(hu[i])
         if tsyntax.is_compressed:
-            ds.compress(
-                tsyntax, pixels, encoding_plugin=plugin, generate_instance_uid=False
-            )
+            ds.compress(tsyntax, pixels, encoding_plugin=plugin, generate_instance_uid=False)
         else:
             ds.PixelData = pixels.tobytes()
             ds.file_meta.TransferSyntaxUID = tsyntax

@@ -46,9 +46,7 @@ def write_nifti(
     """
     arr = np.asarray(array)
     if arr.ndim != 3:
-        raise ValueError(
-            f"write_nifti expects a 3-D [z, y, x] array, got shape {arr.shape}"
-        )
+        raise ValueError(f"write_nifti expects a 3-D [z, y, x] array, got shape {arr.shape}")
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
     elif arr.dtype == np.bool_:
