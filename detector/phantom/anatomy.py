@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from detector.phantom.grid import (
     Grid,
@@ -89,6 +90,7 @@ class Anatomy:
     hilum: dict = field(default_factory=dict)  # side -> frame mm
     lung_z_range: tuple[float, float] = (0.0, 0.0)
     coarse_lungs: dict = field(default_factory=dict)  # side -> bool on COARSE_GRID
+    texture: np.ndarray | None = field(default=None, repr=False)  # HU on COARSE_GRID
     cache: dict = field(default_factory=dict, repr=False)  # derived data (placement maps)
 
     # ------------------------------------------------------------------ sampling
@@ -97,9 +99,9 @@ class Anatomy:
         a = cls()
         p = a.p
         # thoracic cavity (inner surface of the ribs) at mid-chest: half width / half depth
-        p["cav_a"] = _u(rng, 120, 138)
+        p["cav_a"] = _u(rng, 123, 140)
         p["cav_b"] = _u(rng, 80, 95)
-        p["ls"] = _u(rng, 0.9, 1.08)  # craniocaudal lung scale
+        p["ls"] = _u(rng, 0.95, 1.1)  # craniocaudal lung scale
         sx, sy, ls = p["cav_a"] / 129.0, p["cav_b"] / 87.0, p["ls"]
         p["sx"], p["sy"] = sx, sy
         p["fat"] = _u(rng, 4, 22)
@@ -121,8 +123,8 @@ class Anatomy:
         p["dome_ax"] = _u(rng, 78, 95) * sx
         p["dome_ay"] = _u(rng, 85, 105) * sy
         p["dome_h"] = _u(rng, 38, 55) * ls
-        p["strip_ant"] = _u(rng, 2, 5)
-        p["strip_mid"] = _u(rng, 4, 8)
+        p["strip_ant"] = _u(rng, 1.5, 4)
+        p["strip_mid"] = _u(rng, 3, 6)
         # tissue values (HU)
         p["hu_fat"] = _u(rng, -115, -85)
         p["hu_muscle"] = _u(rng, 35, 55)
@@ -151,6 +153,11 @@ class Anatomy:
         p["table_gap"] = _u(rng, 0, 4)
         a._build_mediastinum(rng)
         a._build_lungs_and_trees(rng)
+        # subtle low-frequency parenchymal heterogeneity (HU), defined in mm
+        tex = rng.standard_normal(COARSE_GRID.shape, dtype=np.float32)
+        tex = ndimage.gaussian_filter(tex, 2.0, truncate=3.0)
+        tex *= np.float32(_u(rng, 4.0, 10.0) / tex.std())
+        a.texture = tex
         return a
 
     # ------------------------------------------------------------ profiles (per Z)
@@ -342,13 +349,16 @@ class Anatomy:
             idx = np.argwhere(m)
             self.hilum[f"centroid_{side}"] = g.index_to_frame(idx.mean(axis=0))
 
+        ox, oy, oz = g.origin_xyz
+        sz, sy_, sx_ = g.spacing_zyx
+        nz, ny, nx = g.shape
+
         def inside_fn(mask):
-            def inside(pts):
-                ijk = np.rint(g.frame_to_index(pts)).astype(int)
-                ok = np.all((ijk >= 0) & (ijk < np.array(g.shape)), axis=1)
-                res = np.zeros(len(pts), bool)
-                res[ok] = mask[tuple(ijk[ok].T)]
-                return res
+            def inside(p) -> bool:
+                k = round((float(p[2]) - oz) / sz)
+                j = round((float(p[1]) - oy) / sy_)
+                i = round((float(p[0]) - ox) / sx_)
+                return 0 <= k < nz and 0 <= j < ny and 0 <= i < nx and bool(mask[k, j, i])
 
             return inside
 
@@ -392,7 +402,7 @@ class Anatomy:
                     rng,
                     start,
                     hil,
-                    points(m, 1400),
+                    points(m, 1800),
                     inside,
                     r_root=r0,
                     r_min=0.5,
@@ -400,6 +410,7 @@ class Anatomy:
                     max_gen=11,
                     step=(0.3, 0.5),
                     murray=0.4,
+                    twigs=3,
                 )
                 vessels = vessels.concat(t)
         self.vessel_segs = vessels
@@ -472,6 +483,7 @@ class Anatomy:
                 par = (p["hu_lung"] + p["lung_grad"] * g).astype(np.float32)
                 sl2[lung] = np.broadcast_to(par, sl2.shape)[lung]
         lungs = right | left
+        self._add_texture(hu, grid, lungs)
         # mediastinal organs (never over the lungs; bones are painted after)
         for e in self.ellipsoids:
             res = ellipsoid_occupancy(grid, e.center, e.axes, e.rot_z_deg)
@@ -505,6 +517,21 @@ class Anatomy:
         if lesion is not None:
             lesion.paint_solid(hu, grid, right if lesion.side == "right" else left)
         return RenderResult(hu, right, left, airways, vessels, med)
+
+    def _add_texture(self, hu: np.ndarray, grid: Grid, lungs: np.ndarray) -> None:
+        """Add the coarse-grid heterogeneity field to the lung voxels (trilinear)."""
+        if self.texture is None:
+            return
+        g = COARSE_GRID
+        s = np.asarray(g.spacing_zyx)
+        o = np.asarray(g.origin_xyz)[::-1]
+        for k in np.flatnonzero(lungs.any(axis=(1, 2))):
+            iy, ix = np.nonzero(lungs[k])
+            c = np.empty((3, len(iy)), np.float32)
+            c[0] = (grid.zs[k] - o[0]) / s[0]
+            c[1] = (grid.ys[iy] - o[1]) / s[1]
+            c[2] = (grid.xs[ix] - o[2]) / s[2]
+            hu[k, iy, ix] += ndimage.map_coordinates(self.texture, c, order=1, mode="nearest")
 
     def _airway_list(self):
         """(a, b, ra, rb) lumen capsules: trachea, left main bronchus, bronchial trees."""

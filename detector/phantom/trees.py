@@ -10,6 +10,7 @@ tree fills the lung the way real vascular trees do. Pure numpy, a few ms per tre
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,10 +67,11 @@ def grow_tree(
     jitter: float = 0.12,
     murray: float = 1.0 / 3.0,
     bend_min_mm: float = 18.0,
+    twigs: int = 1,
 ) -> Segments:
     """Grow a tree from the root segment ``root_a -> root_b`` to fill ``points``.
 
-    ``inside(p)`` says whether frame points (n, 3) lie in the lung; branch ends that would
+    ``inside(p)`` says whether a frame point (3,) lies in the lung; branch ends that would
     leave it are pulled towards their (inside) target point.
     """
     n_total = len(points)
@@ -79,9 +81,14 @@ def grow_tree(
         pos, pts, r_par, gen = stack.pop()
         terminal = len(pts) < 2 * min_points or gen > max_gen
         if terminal:
-            c = _medoid(pts)
-            if np.linalg.norm(c - pos) > 1.0:
-                segs.append((pos, c, r_par, max(0.75 * r_par, 0.5 * r_min), gen))
+            # a fan of twigs into the last few target points (peripheral arborisation)
+            ends = [_medoid(pts)]
+            if twigs > 1 and len(pts) > 1:
+                pick = rng.choice(len(pts), size=min(twigs - 1, len(pts)), replace=False)
+                ends += list(pts[pick])
+            for c in ends:
+                if np.linalg.norm(c - pos) > 1.0:
+                    segs.append((pos, c, r_par * 0.85, max(0.7 * r_par, 0.5 * r_min), gen))
             continue
         cen = pts.mean(axis=0)
         q = pts - cen
@@ -97,14 +104,14 @@ def grow_tree(
             r = min(r_root * (len(grp) / n_total) ** murray, 0.92 * r_par)
             c = _medoid(grp)
             d = c - pos
-            length = float(np.linalg.norm(d))
+            length = math.sqrt(float(d @ d))
             if length < 1.0:
                 stack.append((pos, grp, r, gen + 1))
                 continue
             frac = rng.uniform(*step)
             end = pos + frac * d + rng.normal(0.0, jitter * frac * length, 3)
             for _ in range(4):
-                if inside(end[None])[0]:
+                if inside(end):
                     break
                 frac = min(1.0, frac * 1.35 + 0.1)
                 end = pos + frac * d
