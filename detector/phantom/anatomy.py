@@ -100,7 +100,7 @@ class Anatomy:
         p = a.p
         # thoracic cavity (inner surface of the ribs) at mid-chest: half width / half depth
         p["cav_a"] = _u(rng, 123, 140)
-        p["cav_b"] = _u(rng, 80, 95)
+        p["cav_b"] = _u(rng, 82, 96)
         p["ls"] = _u(rng, 0.95, 1.1)  # craniocaudal lung scale
         sx, sy, ls = p["cav_a"] / 129.0, p["cav_b"] / 87.0, p["ls"]
         p["sx"], p["sy"] = sx, sy
@@ -117,7 +117,7 @@ class Anatomy:
         p["apex_r"] = _u(rng, 45, 58) * sx
         p["apex_h"] = _u(rng, 50, 70) * ls
         p["z_dome_r"] = -88 * ls + _u(rng, -8, 8)
-        p["z_dome_l"] = p["z_dome_r"] - _u(rng, 8, 26)
+        p["z_dome_l"] = p["z_dome_r"] - _u(rng, 5, 20)
         p["dome_x"] = 55 * sx + _u(rng, -6, 6)
         p["dome_y"] = _u(rng, -25, -5)
         p["dome_ax"] = _u(rng, 78, 95) * sx
@@ -134,7 +134,7 @@ class Anatomy:
         p["hu_medfat"] = _u(rng, -105, -75)
         p["hu_lung"] = _u(rng, -880, -820)
         p["lung_grad"] = _u(rng, 25, 70)
-        p["hu_cortex"] = _u(rng, 650, 950)
+        p["hu_cortex"] = _u(rng, 700, 1000)
         p["hu_marrow"] = _u(rng, 170, 280)
         p["hu_airwall"] = _u(rng, -50, 40)
         # ribs and spine
@@ -261,7 +261,7 @@ class Anatomy:
         self.ellipsoids.append(Ellipsoid(la, np.array([32 * sx, 18 * sy, 20 * ls]), 0.0, blood))
         self.hilum.update(art_r=hil_ra, art_l=hil_la, vein_r=hil_rv, vein_l=hil_lv)
         # heart: long axis from posterior-right-superior to anterior-left-inferior
-        heart_c = pt(22, -30, -72, j=5)
+        heart_c = pt(27, -30, -72, j=5)
         heart_ax = np.array([_u(rng, 62, 76) * sx, _u(rng, 46, 56) * sy, _u(rng, 40, 48) * ls])
         self.ellipsoids.append(Ellipsoid(heart_c, heart_ax, _u(rng, -40, -25), blood + 2))
         # main bronchi (lumen radius; walls added when painting)

@@ -43,10 +43,7 @@ def _import_pylidc():
             sys.modules["pkg_resources"] = shim
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import matplotlib
-
-            matplotlib.use("Agg", force=False)
+            warnings.simplefilter("ignore")  # its SQLAlchemy 1.x idioms warn on 2.x
             import pylidc as pl
     finally:
         if shim is not None and sys.modules.get("pkg_resources") is shim:
