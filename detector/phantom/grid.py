@@ -80,6 +80,9 @@ class Grid:
         return np.asarray(self.origin_xyz, float) + i * np.asarray(self.spacing_zyx, float)[::-1]
 
 
+MIN_PEAK = 0.08  # tubes whose partial-volume peak is lower (< ~70 HU) are not drawn
+
+
 def tube_distance(grid: Grid, sl, a, b):
     """Distance (mm) from the box's voxel centres to segment a-b, and the segment parameter."""
     x, y, z = grid.box_coords(sl)
@@ -106,11 +109,16 @@ def tube_occupancy(grid: Grid, a, b, ra: float, rb: float, *, width: float | Non
 
     Returns ``(slices, occ)`` with ``occ`` float32 in [0, 1], or ``None`` when the
     capsule misses the grid. Tubes thinner than a voxel get a peak scaled by their
-    cross-section (partial volume) instead of a full-contrast one-voxel line.
+    cross-section (partial volume) instead of a full-contrast one-voxel line; those with
+    a peak below ``MIN_PEAK`` (radius < 0.14 voxel, i.e. only on the "tiny" grid) are
+    skipped.
     """
     w = grid.blur_width if width is None else width
     ra, rb = float(ra), float(rb)
     r = max(ra, rb)
+    peak = min(1.0, (2.0 * r / w) ** 2)  # ~ cross-section / voxel area
+    if peak < MIN_PEAK:
+        return None  # far below a voxel: invisible under the noise (coarse grids only)
     pad = r + w
     a3 = [float(v) for v in a]
     b3 = [float(v) for v in b]
@@ -128,7 +136,6 @@ def tube_occupancy(grid: Grid, a, b, ra: float, rb: float, *, width: float | Non
         occ = (np.float32(ra) - dist) * inv_w
     occ += np.float32(0.5)
     np.clip(occ, 0.0, 1.0, out=occ)
-    peak = min(1.0, (2.0 * r / w) ** 2)  # ~ cross-section / voxel area
     if peak < 1.0:
         occ *= np.float32(peak)
     return sl, occ
