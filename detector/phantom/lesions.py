@@ -174,7 +174,6 @@ class Lesion:
     hu: float
     params: dict = field(default_factory=dict)
     edge_mm: float = 0.0  # ground glass soft edge
-    wall_mm: float = 0.0  # cavity wall
     inner: RadialShape | None = None  # cavity lumen
     bronchograms: list = field(default_factory=list)  # (a, b, r) air tubes
 
