@@ -101,11 +101,11 @@ def greedy_coreset(features: torch.Tensor, ratio: float, seed: int, proj_dim: in
     start = int(torch.randint(n, (1,), generator=g))
     selected = torch.empty(k, dtype=torch.long, device=features.device)
     selected[0] = start
-    mind = torch.cdist(z, z[start : start + 1]).squeeze(1)
+    mind = ((z - z[start]) ** 2).sum(dim=1)  # squared distances: same argmax, no sqrt
     for i in range(1, k):  # inherently sequential: each pick depends on the previous ones
         nxt = int(torch.argmax(mind))
         selected[i] = nxt
-        mind = torch.minimum(mind, torch.cdist(z, z[nxt : nxt + 1]).squeeze(1))
+        mind = torch.minimum(mind, ((z - z[nxt]) ** 2).sum(dim=1))
     return selected
 
 
@@ -118,6 +118,20 @@ def nearest_distances(feats: torch.Tensor, bank: torch.Tensor, chunk: int = 4096
         ds.append(m)
         idx.append(j)
     return torch.cat(ds), torch.cat(idx)
+
+
+def nearest_distances_near(
+    feats: torch.Tensor, bank: torch.Tensor, bank_pos: torch.Tensor, grid: int, radius: int
+):
+    """Like :func:`nearest_distances`, but location (r, c) may only match bank features that
+    came from locations within ``radius`` cells of (r, c) in their own (normalised) crop."""
+    n = feats.shape[0]
+    r, c = torch.arange(n, device=feats.device) // grid, torch.arange(n, device=feats.device) % grid
+    br, bc = bank_pos // grid, bank_pos % grid
+    d = torch.cdist(feats, bank)
+    far = ((r[:, None] - br[None]).abs() > radius) | ((c[:, None] - bc[None]).abs() > radius)
+    d = d.masked_fill(far, float("inf"))
+    return d.min(dim=1)
 
 
 def reweighted_score(feat_max: torch.Tensor, nn_index: int, bank: torch.Tensor, k: int) -> float:
@@ -203,6 +217,7 @@ class GlobalModel:
         self.extractor, self.extractor_info = build_global_extractor(settings.global_extractor)
         self.extractor.to(self.device)
         self.banks: dict[str, torch.Tensor] = {}
+        self.bank_pos: dict[str, torch.Tensor] = {}  # location index each bank feature came from
 
     def features(self, views: dict[str, ViewImage]) -> dict[str, torch.Tensor]:
         """(H*W, C) patch features for each of the six views, one batch through the network."""
@@ -215,8 +230,11 @@ class GlobalModel:
         sizes = {}
         for i, v in enumerate(VIEWS):
             allf = torch.cat([p[v] for p in per_patient_features]).to(self.device)
+            n_loc = per_patient_features[0][v].shape[0]
+            pos = torch.arange(allf.shape[0], device=self.device) % n_loc
             keep = greedy_coreset(allf, self.settings.global_coreset_ratio, self.settings.seed + i)
             self.banks[v] = allf[keep].contiguous()
+            self.bank_pos[v] = pos[keep].contiguous()
             sizes[v] = [int(allf.shape[0]), int(keep.numel())]
             if progress:
                 progress(v)
@@ -230,7 +248,12 @@ class GlobalModel:
         view_scores, maps = {}, {}
         for v in VIEWS:
             bank = self.banks[v]
-            d, j = nearest_distances(feats[v], bank)
+            radius = self.settings.global_position_radius
+            if radius > 0:
+                grid = int(round(feats[v].shape[0] ** 0.5))
+                d, j = nearest_distances_near(feats[v], bank, self.bank_pos[v], grid, radius)
+            else:
+                d, j = nearest_distances(feats[v], bank)
             i_max = int(torch.argmax(d))
             view_scores[v] = reweighted_score(
                 feats[v][i_max], int(j[i_max]), bank, self.settings.global_knn_reweight
@@ -243,7 +266,11 @@ class GlobalModel:
         return g, view_scores, maps
 
     def state(self) -> dict:
-        return {"banks": {k: v.cpu() for k, v in self.banks.items()}, "extractor": self.extractor_info}
+        return {
+            "banks": {k: v.cpu() for k, v in self.banks.items()},
+            "bank_pos": {k: v.cpu() for k, v in self.bank_pos.items()},
+            "extractor": self.extractor_info,
+        }
 
     def load_state(self, state: dict) -> None:
         if state["extractor"]["weights_sha256"] != self.extractor_info["weights_sha256"]:
@@ -253,3 +280,4 @@ class GlobalModel:
                 f"{self.extractor_info['weights_sha256'][:12]})"
             )
         self.banks = {k: v.to(self.device) for k, v in state["banks"].items()}
+        self.bank_pos = {k: v.to(self.device) for k, v in state["bank_pos"].items()}

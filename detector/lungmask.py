@@ -46,13 +46,40 @@ def _body_mask(hu: np.ndarray, spacing_mm: float) -> np.ndarray:
     labels, n = ndi.label(dense)
     if n == 0:
         raise LungMaskError("no body found: every voxel is below -500 HU")
-    sizes = ndi.sum_labels(np.ones_like(labels, dtype=np.int32), labels, index=np.arange(1, n + 1))
-    body = labels == (int(np.argmax(sizes)) + 1)
-    # Per axial slice: the trachea opens to the top of the volume, so 3-D filling would miss it.
-    filled = np.empty_like(body)
-    for z in range(body.shape[0]):
-        filled[z] = ndi.binary_fill_holes(body[z])
-    return filled
+    body = labels == (int(np.argmax(_sizes(labels, n))) + 1)
+    # The trachea opens at the top of the volume (and bowel or the table at the bottom):
+    # capping both ends makes those openings enclosed, so one 3-D fill closes them.
+    capped = np.pad(body, ((1, 1), (0, 0), (0, 0)), constant_values=True)
+    return fill_holes(capped)[1:-1]
+
+
+_IN_PLANE = np.array(
+    [[[0, 0, 0], [0, 0, 0], [0, 0, 0]], [[0, 1, 0], [1, 1, 1], [0, 1, 0]], [[0, 0, 0], [0, 0, 0], [0, 0, 0]]]
+)
+
+
+def fill_holes(mask: np.ndarray, per_slice: bool = False, max_area: float | None = None) -> np.ndarray:
+    """Fill enclosed background: everything not connected to the array border becomes mask.
+
+    One labelling pass (far faster than scipy's iterative ``binary_fill_holes``); with
+    ``per_slice`` the connectivity is in-plane only, as filling each axial slice in 2-D.
+    """
+    lab, _ = ndi.label(~mask, structure=_IN_PLANE if per_slice else None)
+    border = np.zeros(lab.max() + 1, bool)
+    faces = [lab[:, 0], lab[:, -1], lab[:, :, 0], lab[:, :, -1]]
+    if not per_slice:
+        faces += [lab[0], lab[-1]]
+    for f in faces:
+        border[np.unique(f)] = True
+    border[0] = True  # label 0 is the mask itself
+    if max_area is not None:  # leave big holes open (per slice: a label is one in-plane region)
+        border |= np.bincount(lab.ravel(), minlength=len(border)) > max_area
+    return mask | ~border[lab]
+
+
+def _sizes(labels: np.ndarray, n: int) -> np.ndarray:
+    """Voxel count of labels 1..n (bincount: far faster than ndimage.sum_labels)."""
+    return np.bincount(labels.ravel(), minlength=n + 1)[1:]
 
 
 def _trachea_seed(air: np.ndarray, body_filled: np.ndarray) -> np.ndarray | None:
@@ -82,8 +109,44 @@ def _trachea_seed(air: np.ndarray, body_filled: np.ndarray) -> np.ndarray | None
     return None
 
 
+# Connected-component work runs at this spacing; the masks are then interpolated back to the
+# working grid. 8x fewer voxels at 1 mm; the boundary stays sub-voxel smooth (Dice >= 0.95).
+SEGMENTATION_SPACING_MM = 2.0
+
+
 def segment_lungs(hu: np.ndarray, geometry: Geometry, threshold_hu: float = -320.0) -> LungMask:
     """Segment left/right lungs and airways on an (ideally isotropic) [z,y,x] HU volume."""
+    spacing = geometry.spacing_zyx_mm
+    if spacing.max() >= SEGMENTATION_SPACING_MM * 0.75:
+        return _segment(hu, geometry, threshold_hu)
+    import torch
+
+    from detector.preprocess import resample_axes, working_geometry
+
+    coarse_geom, coarse_shape = working_geometry(geometry, hu.shape, SEGMENTATION_SPACING_MM)
+    steps = tuple(float(SEGMENTATION_SPACING_MM / s) for s in spacing)
+    coarse_hu = resample_axes(torch.from_numpy(np.ascontiguousarray(hu, np.float32)), steps, coarse_shape)
+    coarse = _segment(coarse_hu.numpy(), coarse_geom, threshold_hu)
+    back = tuple(float(s / SEGMENTATION_SPACING_MM) for s in spacing)
+
+    # Left and right are disjoint: one signed field (+1 left, -1 right) takes both back at once.
+    signed = coarse.left.astype(np.float32) - coarse.right.astype(np.float32)
+    signed_up = resample_axes(torch.from_numpy(signed), back, hu.shape).numpy()
+    airways = resample_axes(torch.from_numpy(coarse.airways), back, hu.shape, mode="nearest").numpy()
+    air = hu < threshold_hu
+
+    def refine(mask: np.ndarray) -> np.ndarray:
+        # Back at full resolution the coarse mask is about a voxel too fat at the pleura:
+        # peel one voxel off, but keep every air voxel it covered.
+        sl = ndi.find_objects(mask.astype(np.uint8))[0]
+        out = np.zeros_like(mask)
+        out[sl] = ndi.binary_erosion(mask[sl]) | (mask[sl] & air[sl])
+        return out & ~airways
+
+    return LungMask(refine(signed_up >= 0.5), refine(signed_up <= -0.5), airways)
+
+
+def _segment(hu: np.ndarray, geometry: Geometry, threshold_hu: float) -> LungMask:
     spacing = float(np.mean(geometry.spacing_zyx_mm))
     body = _body_mask(hu, spacing)
     air_in_body = (hu < threshold_hu) & body
@@ -107,7 +170,7 @@ def segment_lungs(hu: np.ndarray, geometry: Geometry, threshold_hu: float = -320
     lab, n = ndi.label(candidate)
     if n == 0:
         raise LungMaskError("no air-filled region inside the body: is this a chest CT?")
-    sizes = ndi.sum_labels(np.ones_like(lab, dtype=np.int32), lab, index=np.arange(1, n + 1))
+    sizes = _sizes(lab, n)
     order = np.argsort(sizes)[::-1]
     min_voxels = 50_000 / spacing**3  # 50 ml: smaller air regions are not a lung
     keep = [int(i) + 1 for i in order[:2] if sizes[i] >= min_voxels]
@@ -126,39 +189,81 @@ def segment_lungs(hu: np.ndarray, geometry: Geometry, threshold_hu: float = -320
 
 
 def _split_joined_lungs(both: np.ndarray, geometry: Geometry) -> list[np.ndarray]:
-    """Split one component holding both lungs (anterior junction) by eroding until two appear."""
-    eroded = both.copy()
-    for _ in range(10):
+    """Split one component holding both lungs (joined at the anterior junction or through the
+    main bronchi): erode until two lung-sized parts appear, then cut each axial slice at the
+    midpoint of the gap between them."""
+    sl = ndi.find_objects(both.astype(np.uint8))[0]
+    sub = both[sl]
+    eroded = sub
+    for _ in range(12):
         eroded = ndi.binary_erosion(eroded)
         lab, n = ndi.label(eroded)
-        if n >= 2:
-            sizes = ndi.sum_labels(np.ones_like(lab, dtype=np.int32), lab, index=np.arange(1, n + 1))
-            a, b = (np.argsort(sizes)[::-1][:2] + 1).tolist()
-            if sizes[b - 1] > 0.2 * sizes[a - 1]:
-                # Give each voxel of the joined mask to the nearer seed.
-                seeds = np.where(lab == a, 1, np.where(lab == b, 2, 0)).astype(np.int32)
-                _, idx = ndi.distance_transform_edt(seeds == 0, return_indices=True)
-                owner = seeds[tuple(idx)]
-                return [both & (owner == 1), both & (owner == 2)]
-    # Fall back to the sagittal mid-plane of the mask's x extent.
-    xs = np.nonzero(both.any(axis=(0, 1)))[0]
-    mid = (xs.min() + xs.max()) // 2
+        if n < 2:
+            continue
+        sizes = _sizes(lab, n)
+        a, b = (np.argsort(sizes)[::-1][:2] + 1).tolist()
+        if sizes[b - 1] <= 0.2 * sizes[a - 1]:
+            continue
+        xa = np.nonzero((lab == a).any(axis=(0, 1)))[0].mean()
+        xb = np.nonzero((lab == b).any(axis=(0, 1)))[0].mean()
+        low, high = (a, b) if xa < xb else (b, a)
+        # per slice: the cut lies midway between the low part's right edge and the high part's left edge
+        low_max = np.where((lab == low).any(axis=1), np.arange(sub.shape[2]), -1).max(axis=1)
+        high_min = np.where((lab == high).any(axis=1), np.arange(sub.shape[2]), sub.shape[2]).min(axis=1)
+        cut = np.full(sub.shape[0], (xa + xb) / 2.0)
+        ok = (low_max >= 0) & (high_min < sub.shape[2])
+        cut[ok] = (low_max[ok] + high_min[ok]) / 2.0
+        low_part = sub & (np.arange(sub.shape[2])[None, None, :] <= cut[:, None, None])
+        parts = []
+        for p in (low_part, sub & ~low_part):
+            full = np.zeros_like(both)
+            full[sl] = p
+            parts.append(full)
+        return parts
+    xs = np.nonzero(both.any(axis=(0, 1)))[0]  # last resort: the mask's sagittal mid-plane
     a = both.copy()
-    a[:, :, mid:] = False
+    a[:, :, (xs.min() + xs.max()) // 2 :] = False
     return [a, both & ~a]
 
 
+# Rolling-ball radius: takes juxtapleural nodules (soft tissue against the chest wall, which a
+# threshold leaves outside the lung) back into the lung, as a radiologist would count them.
+ROLLING_BALL_MM = 10.0
+# In-plane holes up to this area are vessels or small lesions cut across; larger ones that are
+# not enclosed in 3-D are the diaphragm domes or the heart seen through the lung: not lung.
+SMALL_HOLE_MM2 = 700.0
+
+
+def _close_cube(mask: np.ndarray, r: int) -> np.ndarray:
+    """Morphological closing by a (2r+1)^3 cube as two max-pools: ~100x faster than scipy's
+    ball closing on a lung-sized box, and close enough to a rolling ball for this purpose."""
+    import torch
+
+    t = torch.from_numpy(mask)[None, None].float()
+    closed = 1.0 - max_filter_cube(1.0 - max_filter_cube(t, r), r)
+    return closed[0, 0].numpy() > 0.5
+
+
+def max_filter_cube(t, r: int):
+    """Max over a (2r+1)^3 cube of a (1, 1, z, y, x) tensor, as three 1-D max-pools."""
+    import torch.nn.functional as F
+
+    k = 2 * r + 1
+    t = F.max_pool3d(t, (k, 1, 1), stride=1, padding=(r, 0, 0))
+    t = F.max_pool3d(t, (1, k, 1), stride=1, padding=(0, r, 0))
+    return F.max_pool3d(t, (1, 1, k), stride=1, padding=(0, 0, r))
+
+
 def _tidy(mask: np.ndarray, spacing: float) -> np.ndarray:
-    """Close small gaps and fill holes (vessels inside the lung belong to the lung)."""
-    r = max(int(round(2.0 / spacing)), 1)
+    """Rolling-ball closing, then fill what the lung encloses (vessels, lesions) in 3-D and
+    small in-plane holes (vessels running to the hilum)."""
+    r = max(int(round(0.8 * ROLLING_BALL_MM / spacing)), 1)  # a cube reaches further than a ball
     pad = r + 1
     sl = ndi.find_objects(mask.astype(np.uint8))[0]
     sl = tuple(slice(max(s.start - pad, 0), s.stop + pad) for s in sl)
-    sub = mask[sl]
-    sub = ndi.binary_closing(np.pad(sub, pad), _ball(r))[pad:-pad, pad:-pad, pad:-pad]
-    sub = ndi.binary_fill_holes(sub)
-    for z in range(sub.shape[0]):
-        sub[z] = ndi.binary_fill_holes(sub[z])
+    sub = _close_cube(np.pad(mask[sl], pad), r)[pad:-pad, pad:-pad, pad:-pad]
+    sub = fill_holes(sub)
+    sub = fill_holes(sub, per_slice=True, max_area=SMALL_HOLE_MM2 / spacing**2)
     out = np.zeros_like(mask)
     out[sl] = sub
     return out

@@ -14,7 +14,7 @@ from detector.fusion import fuse_maps, fuse_scores, local_anomaly_score
 from detector.geometry import CTVolume, Geometry
 from detector.global_branch import back_project, lung_mips
 from detector.local_branch import grid_views, local_input, paint_cubes, scoring_grid
-from detector.lungmask import LungMask, segment_lungs
+from detector.lungmask import LungMask, max_filter_cube, segment_lungs
 from detector.preprocess import to_ct_grid, to_working_grid
 
 
@@ -37,10 +37,32 @@ class Timer:
 
 @dataclass
 class Prepared:
-    """A study on the working grid with its lung mask."""
+    """A study on the working grid with its lung mask, and what both branches look at."""
 
     working: CTVolume
     lungs: LungMask
+    branch_hu: np.ndarray | None = None  # denoised HU for projections
+    core: LungMask | None = None  # lungs without their pleural rim, for projections
+
+
+def branch_inputs(prep: Prepared, settings) -> Prepared:
+    """Denoise the working volume and peel the pleural rim off the masks (both settings)."""
+    hu = prep.working.hu
+    if settings.denoise_sigma_mm > 0:
+        sigma = settings.denoise_sigma_mm / prep.working.geometry.spacing_zyx_mm
+        hu = ndi.gaussian_filter(hu, sigma, truncate=3.0).astype(np.float32)
+    core = prep.lungs
+    r = int(round(settings.mask_rim_mm / float(prep.working.geometry.spacing_zyx_mm.mean())))
+    if r > 0:
+        core = LungMask(_erode(prep.lungs.left, r), _erode(prep.lungs.right, r), prep.lungs.airways)
+    prep.branch_hu, prep.core = hu, core
+    return prep
+
+
+def _erode(mask: np.ndarray, r: int) -> np.ndarray:
+    """Erosion by a (2r+1)^3 cube, as a max-pool of the complement (fast on big volumes)."""
+    grown = max_filter_cube(torch.from_numpy(~mask)[None, None].float(), r)
+    return (grown[0, 0] == 0).numpy()
 
 
 def prepare(volume: CTVolume, spacing_mm: float, threshold_hu: float, timer: Timer | None = None) -> Prepared:
@@ -50,6 +72,14 @@ def prepare(volume: CTVolume, spacing_mm: float, threshold_hu: float, timer: Tim
     with timer.stage("lung_mask"):
         lungs = segment_lungs(working.hu, working.geometry, threshold_hu)
     return Prepared(working, lungs)
+
+
+def prepare_for_model(volume: CTVolume, settings, timer: Timer | None = None) -> Prepared:
+    """Working grid, lung mask and the branches' inputs, as both training and scoring need."""
+    timer = timer or Timer()
+    prep = prepare(volume, settings.working_spacing_mm, settings.lung_threshold_hu, timer)
+    with timer.stage("lung_mask"):
+        return branch_inputs(prep, settings)
 
 
 @dataclass
@@ -108,13 +138,15 @@ def score_prepared(model, prep: Prepared, timer: Timer | None = None) -> StudyRe
     s = model.settings
     timer = timer or Timer()
     dev = model.device
+    if prep.branch_hu is None:
+        branch_inputs(prep, s)
     hu, lungs = prep.working.hu, prep.lungs
     with timer.stage("global"):
-        views = lung_mips(hu, lungs, s, dev)
+        views = lung_mips(prep.branch_hu, prep.core, s, dev)
         g, view_scores, maps2d = model.global_model.score(views)
         global_map = back_project(maps2d, lungs).numpy()
     with timer.stage("local"):
-        padded = local_input(hu, lungs, s, dev)
+        padded = local_input(prep.branch_hu, prep.core, s, dev)
         grid = scoring_grid(lungs, s)
         cube_views = grid_views(padded, grid, s)
         normality = model.local_model.patch_normality(cube_views).cpu().numpy()

@@ -10,14 +10,13 @@ import numpy as np
 from detector.geometry import CTVolume
 from detector.io import read_volume, write_nifti
 from detector.model import FusionModel
-from detector.pipeline import StudyResult, Timer, prepare, score_prepared
+from detector.pipeline import StudyResult, Timer, prepare_for_model, score_prepared
 
 
 def score_volume(model: FusionModel, volume: CTVolume, timer: Timer | None = None) -> StudyResult:
     """Scores and maps for one CT volume."""
     timer = timer or Timer()
-    prep = prepare(volume, model.settings.working_spacing_mm, model.settings.lung_threshold_hu, timer)
-    return score_prepared(model, prep, timer)
+    return score_prepared(model, prepare_for_model(volume, model.settings, timer), timer)
 
 
 def write_maps(

@@ -16,6 +16,12 @@ class ModelSettings:
     working_spacing_mm: float = 1.0  # isotropic; the paper did not resample (deliberate fix)
     window_hu: tuple[float, float] = (-800.0, 0.0)  # paper's projection window
     lung_threshold_hu: float = -320.0  # classical lung mask threshold
+    # open choice: Gaussian denoising before projections. A maximum projection through ~200
+    # voxels of low-dose noise picks the noise's upper tail, lifting the whole lung.
+    denoise_sigma_mm: float = 1.0
+    # open choice: the outer millimetres of the lung mask are left out of projections, where
+    # partial volume with the chest wall would put a bright rim into every ray's maximum.
+    mask_rim_mm: float = 2.0
 
     # --- global branch (METHOD.md §1) ---
     global_image_px: int = 224  # paper: 224x224 inputs
@@ -24,6 +30,9 @@ class ModelSettings:
     global_coreset_ratio: float = 0.10  # open choice: not published (1-10% usual)
     global_knn_reweight: int = 9  # PatchCore re-weighting neighbours (paper: k=9)
     global_smoothing_sigma_px: float = 4.0  # at 224 px (paper); scaled with image size
+    # open choice: a location matches only bank features from within this many feature cells of
+    # the same place in the normalised lung crop (0 = anywhere, as plain PatchCore). See docs.
+    global_position_radius: int = 0
     global_view_combine: str = "mean"  # open choice: how 6 view scores make G (not published)
     global_extractor: str = "efficientnet_lite0_imagenet"  # or "local_file:<path>"
 

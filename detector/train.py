@@ -14,7 +14,7 @@ from detector.global_branch import lung_mips
 from detector.io import read_volume
 from detector.local_branch import local_input
 from detector.model import FusionModel
-from detector.pipeline import Timer, prepare
+from detector.pipeline import Timer, prepare_for_model
 from detector.settings import ModelSettings
 
 # Candidate cube centres per patient: a random subset of lung voxels is plenty.
@@ -32,10 +32,10 @@ class NormalStudy:
 def _prepare_normal(entry: CohortEntry, model: FusionModel, rng: np.random.Generator) -> NormalStudy:
     s = model.settings
     vol = read_volume(entry.folder)
-    prep = prepare(vol, s.working_spacing_mm, s.lung_threshold_hu)
-    views = lung_mips(prep.working.hu, prep.lungs, s, model.device)
+    prep = prepare_for_model(vol, s)
+    views = lung_mips(prep.branch_hu, prep.core, s, model.device)
     feats = {k: v.cpu() for k, v in model.global_model.features(views).items()}
-    padded = local_input(prep.working.hu, prep.lungs, s, model.device)
+    padded = local_input(prep.branch_hu, prep.core, s, model.device)
     padded_u8 = (padded * 255).round().to(torch.uint8)
     lung_idx = np.argwhere(prep.lungs.both)
     take = rng.choice(len(lung_idx), size=min(_CANDIDATES_PER_PATIENT, len(lung_idx)), replace=False)

@@ -31,9 +31,7 @@ def make_volume(
     return CTVolume(hu=hu, geometry=Geometry(origin, spacing, direction), meta={})
 
 
-def write(
-    vol: CTVolume, out_dir: Path, series_uid: str = SERIES_UID, **kw
-) -> list[Path]:
+def write(vol: CTVolume, out_dir: Path, series_uid: str = SERIES_UID, **kw) -> list[Path]:
     """write_series with fixed test identities."""
     kw.setdefault("patient_id", "FS-0001")
     kw.setdefault("patient_name", "Test^Patient")

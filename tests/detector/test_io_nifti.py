@@ -22,9 +22,7 @@ ROTATED = (rotation_z(30.0) @ AXIAL.T).T  # non-identity in-plane direction
 REVERSED = np.array([[0.0, 0.0, -1.0], [0.0, -1.0, 0.0], [1.0, 0.0, 0.0]])
 
 
-@pytest.mark.parametrize(
-    "direction", [AXIAL, ROTATED, REVERSED], ids=["axial", "rot30", "flip"]
-)
+@pytest.mark.parametrize("direction", [AXIAL, ROTATED, REVERSED], ids=["axial", "rot30", "flip"])
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
 def test_round_trip(tmp_path: Path, direction: np.ndarray, suffix: str) -> None:
     vol = make_volume((7, 9, 11), direction=direction)
@@ -33,15 +31,9 @@ def test_round_trip(tmp_path: Path, direction: np.ndarray, suffix: str) -> None:
     got = read_nifti(path)
     assert got.hu.shape == (7, 9, 11) and got.hu.dtype == np.float32
     np.testing.assert_array_equal(got.hu, vol.hu)
-    np.testing.assert_allclose(
-        got.geometry.origin_lps_mm, vol.geometry.origin_lps_mm, atol=1e-4
-    )
-    np.testing.assert_allclose(
-        got.geometry.spacing_zyx_mm, vol.geometry.spacing_zyx_mm, atol=1e-5
-    )
-    np.testing.assert_allclose(
-        got.geometry.direction_zyx, vol.geometry.direction_zyx, atol=1e-6
-    )
+    np.testing.assert_allclose(got.geometry.origin_lps_mm, vol.geometry.origin_lps_mm, atol=1e-4)
+    np.testing.assert_allclose(got.geometry.spacing_zyx_mm, vol.geometry.spacing_zyx_mm, atol=1e-5)
+    np.testing.assert_allclose(got.geometry.direction_zyx, vol.geometry.direction_zyx, atol=1e-6)
 
 
 def test_affine_is_ras_of_xyz_indices(tmp_path: Path) -> None:
@@ -66,9 +58,7 @@ def test_same_lps_point_gets_same_value(tmp_path: Path) -> None:
     inv = np.linalg.inv(img.affine)
     data = np.asanyarray(img.dataobj)
     rng = np.random.default_rng(0)
-    for z, y, x in zip(
-        rng.integers(0, 7, 20), rng.integers(0, 9, 20), rng.integers(0, 11, 20)
-    ):
+    for z, y, x in zip(rng.integers(0, 7, 20), rng.integers(0, 9, 20), rng.integers(0, 11, 20)):
         lps = vol.geometry.index_to_lps([z, y, x])
         i, j, k = np.rint(inv @ [-lps[0], -lps[1], lps[2], 1])[:3].astype(int)
         assert data[i, j, k] == vol.hu[z, y, x]
@@ -84,9 +74,7 @@ def test_dicom_and_nifti_agree(tmp_path: Path) -> None:
     write_nifti(dicom.hu, dicom.geometry, tmp_path / "v.nii.gz")
     nifti = read_volume(tmp_path / "v.nii.gz")
     np.testing.assert_array_equal(nifti.hu, dicom.hu)
-    np.testing.assert_allclose(
-        nifti.geometry.affine_zyx, dicom.geometry.affine_zyx, atol=1e-4
-    )
+    np.testing.assert_allclose(nifti.geometry.affine_zyx, dicom.geometry.affine_zyx, atol=1e-4)
 
 
 def test_dtype_option_and_masks(tmp_path: Path) -> None:
@@ -115,6 +103,4 @@ def test_4d_and_missing_files_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         read_nifti(tmp_path / "absent.nii.gz")
     with pytest.raises(ValueError, match="3-D"):
-        write_nifti(
-            np.zeros((2, 2)), Geometry([0, 0, 0], [1, 1, 1]), tmp_path / "x.nii"
-        )
+        write_nifti(np.zeros((2, 2)), Geometry([0, 0, 0], [1, 1, 1]), tmp_path / "x.nii")

@@ -71,14 +71,8 @@ AXIAL_CT_SLICES = {
     "pydicom-data/693_UNCR.dcm",
     "pydicom-data/bad_sequence.dcm",
     "pydicom-data/explicit_VR-UN.dcm",
-    *(
-        f"pydicom/dicomdirtests/77654033/CT2/{n}"
-        for n in ("17106", "17136", "17166", "17196")
-    ),
-    *(
-        f"pydicom/dicomdirtests/98892001/CT5N/{n}"
-        for n in ("2062", "2392", "2693", "3023", "3353")
-    ),
+    *(f"pydicom/dicomdirtests/77654033/CT2/{n}" for n in ("17106", "17136", "17166", "17196")),
+    *(f"pydicom/dicomdirtests/98892001/CT5N/{n}" for n in ("2062", "2392", "2693", "3023", "3353")),
 }
 NON_AXIAL_CT = {
     "pydicom/J2K_pixelrep_mismatch.dcm",  # 22 degree oblique
@@ -102,9 +96,7 @@ def _file(name: str) -> Path:
 
 
 def test_the_test_files_are_there() -> None:
-    assert DATA_STORE_DIR is not None, (
-        "pydicom-data (data_store) is in requirements.txt"
-    )
+    assert DATA_STORE_DIR is not None, "pydicom-data (data_store) is in requirements.txt"
     assert len(ALL_FILES) > 200
 
 
@@ -116,9 +108,7 @@ def test_which_files_are_ct() -> None:
 
 
 @pytest.mark.parametrize(("name", "path"), ALL_FILES, ids=[n for n, _ in ALL_FILES])
-def test_every_file_reads_or_raises_a_specific_error(
-    name: str, path: Path, tmp_path: Path
-) -> None:
+def test_every_file_reads_or_raises_a_specific_error(name: str, path: Path, tmp_path: Path) -> None:
     outcomes = []
     for target in (path, tmp_path):  # the file itself, then a folder holding only it
         if target == tmp_path:
@@ -157,7 +147,7 @@ def test_single_ct_slice_reads_with_min_slices_1(name: str) -> None:
         lo, hi = np.percentile(vol.hu, [25, 99.9])
     else:
         lo, hi = vol.hu.min(), vol.hu.max()
-    assert -2000 <= lo and hi <= 5000, (lo, hi)
+    assert lo >= -2000 and hi <= 5000, (lo, hi)
     assert vol.meta["modality"] == "CT"
     assert vol.meta["n_slices"] == 1
 
@@ -213,8 +203,7 @@ def test_real_five_slice_ct_folder_sorts_by_position() -> None:
     np.testing.assert_allclose(vol.geometry.spacing_zyx_mm[0], 2.5, atol=1e-4)
     np.testing.assert_allclose(vol.geometry.origin_lps_mm[2], -1.2375, atol=1e-4)
     zs = [
-        float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2])
-        for f in vol.meta["files"]
+        float(pydicom.dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]) for f in vol.meta["files"]
     ]
     assert zs == sorted(zs)
 

@@ -56,15 +56,9 @@ def series_dir(tmp_path: Path, vol: CTVolume) -> Path:
 
 def assert_same_volume(a: CTVolume, b: CTVolume) -> None:
     np.testing.assert_array_equal(a.hu, b.hu)
-    np.testing.assert_allclose(
-        a.geometry.origin_lps_mm, b.geometry.origin_lps_mm, atol=1e-4
-    )
-    np.testing.assert_allclose(
-        a.geometry.spacing_zyx_mm, b.geometry.spacing_zyx_mm, atol=1e-4
-    )
-    np.testing.assert_allclose(
-        a.geometry.direction_zyx, b.geometry.direction_zyx, atol=1e-6
-    )
+    np.testing.assert_allclose(a.geometry.origin_lps_mm, b.geometry.origin_lps_mm, atol=1e-4)
+    np.testing.assert_allclose(a.geometry.spacing_zyx_mm, b.geometry.spacing_zyx_mm, atol=1e-4)
+    np.testing.assert_allclose(a.geometry.direction_zyx, b.geometry.direction_zyx, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- round trips
@@ -75,9 +69,7 @@ def test_round_trip_values_geometry_and_meta(series_dir: Path, vol: CTVolume) ->
     assert got.hu.dtype == np.float32
     assert_same_volume(got, vol)
     idx = np.array([3, 5, 7])
-    np.testing.assert_allclose(
-        got.geometry.index_to_lps(idx), vol.geometry.index_to_lps(idx), atol=1e-4
-    )
+    np.testing.assert_allclose(got.geometry.index_to_lps(idx), vol.geometry.index_to_lps(idx), atol=1e-4)
     # Voxel [3, 5, 7] = origin + 3*2.5 S + 5*0.75 P + 7*0.8 L
     np.testing.assert_allclose(
         got.geometry.index_to_lps(idx), [-100.5 + 5.6, -120.25 + 3.75, 57.5], atol=1e-4
@@ -95,9 +87,7 @@ def test_round_trip_values_geometry_and_meta(series_dir: Path, vol: CTVolume) ->
     assert len(set(got.meta["sop_instance_uids"])) == 20
 
 
-def test_written_header_follows_dicom_conventions(
-    series_dir: Path, vol: CTVolume
-) -> None:
+def test_written_header_follows_dicom_conventions(series_dir: Path, vol: CTVolume) -> None:
     ds = pydicom.dcmread(series_dir / "IM0003.dcm")
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
     assert ds.file_meta.MediaStorageSOPClassUID == ds.SOPClassUID
@@ -149,9 +139,7 @@ def test_reversed_slice_direction_is_sorted_consistently(tmp_path: Path) -> None
     idx = np.indices(vol.shape).reshape(3, -1).T
     flipped = idx.copy()
     flipped[:, 0] = vol.shape[0] - 1 - idx[:, 0]
-    np.testing.assert_allclose(
-        got.geometry.index_to_lps(idx), vol.geometry.index_to_lps(flipped), atol=1e-4
-    )
+    np.testing.assert_allclose(got.geometry.index_to_lps(idx), vol.geometry.index_to_lps(flipped), atol=1e-4)
 
 
 def test_rotated_in_plane_orientation_round_trips(tmp_path: Path) -> None:
@@ -161,9 +149,7 @@ def test_rotated_in_plane_orientation_round_trips(tmp_path: Path) -> None:
     assert_same_volume(read_series(tmp_path / "rot"), vol)
 
 
-@pytest.mark.parametrize(
-    "syntax", ["explicit_le", "implicit_le", "rle", "jpeg2000_lossless"]
-)
+@pytest.mark.parametrize("syntax", ["explicit_le", "implicit_le", "rle", "jpeg2000_lossless"])
 def test_transfer_syntax_round_trip(tmp_path: Path, vol: CTVolume, syntax: str) -> None:
     try:
         paths = write(vol, tmp_path / syntax, transfer_syntax=syntax)
@@ -339,9 +325,7 @@ def test_uneven_spacing(series_dir: Path) -> None:
 def test_small_jitter_is_tolerated(series_dir: Path) -> None:
     edit(
         series_dir / "IM0004.dcm",
-        lambda ds: ds.ImagePositionPatient.__setitem__(
-            2, float(ds.ImagePositionPatient[2]) + 0.01
-        ),
+        lambda ds: ds.ImagePositionPatient.__setitem__(2, float(ds.ImagePositionPatient[2]) + 0.01),
     )
     assert read_series(series_dir).shape == (20, 32, 32)
 
@@ -432,9 +416,7 @@ def test_inconsistent_pixel_spacing(series_dir: Path) -> None:
 
 def test_missing_position_tag(series_dir: Path) -> None:
     edit(series_dir / "IM0002.dcm", lambda ds: delattr(ds, "ImagePositionPatient"))
-    with pytest.raises(
-        MissingTagError, match="IM0002.dcm has missing ImagePositionPatient"
-    ):
+    with pytest.raises(MissingTagError, match="IM0002.dcm has missing ImagePositionPatient"):
         read_series(series_dir)
 
 

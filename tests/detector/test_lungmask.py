@@ -1,0 +1,37 @@
+"""Classical lung segmentation against the phantoms' true lungs (Dice >= 0.95)."""
+
+import numpy as np
+import pytest
+
+from detector.lungmask import segment_lungs
+from detector.phantom import make_phantom
+from detector.preprocess import to_ct_grid, to_working_grid
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * np.logical_and(a, b).sum() / max(a.sum() + b.sum(), 1)
+
+
+@pytest.mark.parametrize("seed,lesion", [(11, None), (12, "consolidation"), (13, "solid_nodule")])
+def test_lung_mask_dice_against_phantom_truth(seed, lesion):
+    ph = make_phantom(seed, "small", lesion_type=lesion, lesion_site="subpleural" if lesion else None)
+    work = to_working_grid(ph.volume, 1.0)
+    lungs = segment_lungs(work.hu, work.geometry)
+    # compare on the phantom's own grid, as the maps are compared with the CT
+    back = {
+        side: to_ct_grid(lungs.side(side), work.geometry, ph.volume.geometry, ph.volume.shape, "nearest")
+        for side in ("left", "right")
+    }
+    truth = {"left": ph.lung_left, "right": ph.lung_right}
+    if ph.lesion_mask is not None:  # a lesion inside the lung is part of the lung
+        for side in truth:
+            truth[side] = truth[side] | (ph.lesion_mask & (ph.lesion.side == side))
+    for side in ("left", "right"):
+        # compare over the slices the working grid covers (it stops at the last whole mm)
+        covered = slice(0, ph.volume.shape[0] - 1)
+        d = dice(back[side][covered], truth[side][covered])
+        assert d >= 0.95, f"{side} lung Dice {d:.3f}"
+    # airways are not lung
+    assert (
+        not (back["left"] & ph.airways).any() or (back["left"] & ph.airways).sum() < 0.01 * ph.airways.sum()
+    )
