@@ -218,12 +218,37 @@ class GlobalModel:
         self.extractor.to(self.device)
         self.banks: dict[str, torch.Tensor] = {}
         self.bank_pos: dict[str, torch.Tensor] = {}  # location index each bank feature came from
+        self.spread: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # per-location normal mean, sd
 
     def features(self, views: dict[str, ViewImage]) -> dict[str, torch.Tensor]:
         """(H*W, C) patch features for each of the six views, one batch through the network."""
         imgs = torch.stack([views[v].image for v in VIEWS]).to(self.device)
         f = patch_features(self.extractor, imgs, self.settings.global_feature_pool)
         return {v: f[i] for i, v in enumerate(VIEWS)}
+
+    def _nearest(self, feats: torch.Tensor, bank: torch.Tensor, bank_pos: torch.Tensor):
+        radius = self.settings.global_position_radius
+        if radius > 0:
+            grid = int(round(feats.shape[0] ** 0.5))
+            return nearest_distances_near(feats, bank, bank_pos, grid, radius)
+        return nearest_distances(feats, bank)
+
+    def _normal_spread(self, allf: torch.Tensor, pos: torch.Tensor, n_patients: int):
+        """Leave-one-patient-out nearest distances of the normals: per-location mean and spread.
+
+        A location where normal anatomy varies a lot (the hilum) gets a wide spread, so the
+        standardised map asks "unusual for this place?" rather than "far from everything?".
+        """
+        n_loc = allf.shape[0] // n_patients
+        owner = torch.arange(allf.shape[0], device=allf.device) // n_loc
+        loo = []
+        for p in range(n_patients):
+            others = owner != p
+            d, _ = self._nearest(allf[owner == p], allf[others], pos[others])
+            loo.append(d)
+        loo = torch.stack(loo)  # (patients, locations)
+        mu, sd = loo.mean(dim=0), loo.std(dim=0)
+        return mu, sd.clamp(min=0.25 * float(sd.mean()) + 1e-6)
 
     def fit(self, per_patient_features: list[dict[str, torch.Tensor]], progress=None) -> dict:
         """Build the coreset banks from the normal cohort's features; returns bank sizes."""
@@ -232,6 +257,8 @@ class GlobalModel:
             allf = torch.cat([p[v] for p in per_patient_features]).to(self.device)
             n_loc = per_patient_features[0][v].shape[0]
             pos = torch.arange(allf.shape[0], device=self.device) % n_loc
+            if self.settings.global_standardize:
+                self.spread[v] = self._normal_spread(allf, pos, len(per_patient_features))
             keep = greedy_coreset(allf, self.settings.global_coreset_ratio, self.settings.seed + i)
             self.banks[v] = allf[keep].contiguous()
             self.bank_pos[v] = pos[keep].contiguous()
@@ -248,16 +275,16 @@ class GlobalModel:
         view_scores, maps = {}, {}
         for v in VIEWS:
             bank = self.banks[v]
-            radius = self.settings.global_position_radius
-            if radius > 0:
-                grid = int(round(feats[v].shape[0] ** 0.5))
-                d, j = nearest_distances_near(feats[v], bank, self.bank_pos[v], grid, radius)
+            d, j = self._nearest(feats[v], bank, self.bank_pos[v])
+            if v in self.spread:
+                mu, sd = self.spread[v]
+                d = (d - mu) / sd
+                view_scores[v] = float(d.max())
             else:
-                d, j = nearest_distances(feats[v], bank)
-            i_max = int(torch.argmax(d))
-            view_scores[v] = reweighted_score(
-                feats[v][i_max], int(j[i_max]), bank, self.settings.global_knn_reweight
-            )
+                i_max = int(torch.argmax(d))
+                view_scores[v] = reweighted_score(
+                    feats[v][i_max], int(j[i_max]), bank, self.settings.global_knn_reweight
+                )
             maps[v] = view_map(d, views[v], self.settings)
         if self.settings.global_view_combine == "max":
             g = max(view_scores.values())
@@ -269,6 +296,7 @@ class GlobalModel:
         return {
             "banks": {k: v.cpu() for k, v in self.banks.items()},
             "bank_pos": {k: v.cpu() for k, v in self.bank_pos.items()},
+            "spread": {k: (m.cpu(), s.cpu()) for k, (m, s) in self.spread.items()},
             "extractor": self.extractor_info,
         }
 
@@ -281,3 +309,4 @@ class GlobalModel:
             )
         self.banks = {k: v.to(self.device) for k, v in state["banks"].items()}
         self.bank_pos = {k: v.to(self.device) for k, v in state["bank_pos"].items()}
+        self.spread = {k: (m.to(self.device), s.to(self.device)) for k, (m, s) in state["spread"].items()}

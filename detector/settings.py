@@ -27,13 +27,18 @@ class ModelSettings:
     global_image_px: int = 224  # paper: 224x224 inputs
     global_keep_aspect: bool = True  # open choice: pad the lung crop to square before resizing
     global_feature_pool: int = 3  # paper: 3x3 average pooling of feature maps
-    global_coreset_ratio: float = 0.10  # open choice: not published (1-10% usual)
+    # open choice (not published; 1-10% usual): a few dozen normals need no reduction, and
+    # the standardisation below assumes the full bank
+    global_coreset_ratio: float = 1.0
     global_knn_reweight: int = 9  # PatchCore re-weighting neighbours (paper: k=9)
     global_smoothing_sigma_px: float = 4.0  # at 224 px (paper); scaled with image size
     # open choice: a location matches only bank features from within this many feature cells of
     # the same place in the normalised lung crop (0 = anywhere, as plain PatchCore). See docs.
     global_position_radius: int = 0
-    global_view_combine: str = "mean"  # open choice: how 6 view scores make G (not published)
+    # open choice: standardise each location's distance by the leave-one-out spread of the
+    # normals at that location; the view score is then the map's maximum (no re-weighting).
+    global_standardize: bool = True
+    global_view_combine: str = "max"  # open choice: how 6 view scores make G (not published)
     global_extractor: str = "efficientnet_lite0_imagenet"  # or "local_file:<path>"
 
     # --- local branch (METHOD.md §2) ---

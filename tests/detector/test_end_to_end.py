@@ -1,0 +1,108 @@
+"""Tiny train -> score -> evaluate through the public commands, and maps that line up."""
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from detector.cli import main
+from detector.cohort import discover
+from detector.global_branch import back_project, lung_mips
+from detector.io import read_series, write_nifti
+from detector.model import FusionModel
+from detector.phantom import generate_cohort, make_phantom
+from detector.pipeline import prepare_for_model
+from detector.preprocess import to_ct_grid
+from detector.score import score_volume
+from detector.settings import TEST_SETTINGS
+
+
+@pytest.fixture(scope="module")
+def cohorts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cohorts")
+    generate_cohort(root / "train", 3, 0, seed=501, size="tiny", progress=False)
+    generate_cohort(root / "test", 2, 2, seed=502, size="tiny", progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def model_dir(cohorts):
+    out = cohorts / "model"
+    overrides = []
+    for k, v in TEST_SETTINGS.to_dict().items():
+        if v != getattr(type(TEST_SETTINGS)(), k):
+            overrides += ["--set", f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"]
+    rc = main(["train", "--normals", str(cohorts / "train"), "--out", str(out), "--device", "cpu", "--quiet", *overrides])
+    assert rc == 0
+    return out
+
+
+def test_model_file_records_settings_and_cohort(model_dir):
+    meta = json.loads((model_dir / "model.json").read_text())
+    assert meta["settings"]["local_cube_vox"] == TEST_SETTINGS.local_cube_vox
+    assert meta["training"]["n_normals"] == 3
+    assert len(meta["training"]["normal_study_uids"]) == 3
+    assert meta["global_extractor"]["architecture"] == "efficientnet-lite0"
+    assert len(meta["global_extractor"]["weights_sha256"]) == 64
+
+
+def test_score_writes_result_and_maps_on_the_ct_grid(model_dir, cohorts, tmp_path):
+    entries = discover(cohorts / "test")
+    study = next(e for e in entries if e.label == "abnormal").folder
+    assert main(["score", "--model", str(model_dir), "--study", str(study), "--out", str(tmp_path), "--device", "cpu"]) == 0
+    res = json.loads((tmp_path / "result.json").read_text())
+    for k in ("global_score", "local_score", "fused_score"):
+        assert np.isfinite(res[k])
+    assert res["peaks"] and len(res["peaks"][0]["center_lps_mm"]) == 3
+    ct = read_series(study)
+    for name in ("global", "local", "fused"):
+        img = nib.load(tmp_path / f"{name}_map.nii.gz")
+        assert img.shape == ct.shape[::-1]  # NIfTI is (x, y, z)
+        # voxel (0,0,0) of the map sits where the CT's first voxel sits (RAS = LPS with x, y negated)
+        ras = img.affine @ np.array([0, 0, 0, 1.0])
+        np.testing.assert_allclose(ras[:3] * [-1, -1, 1], ct.geometry.origin_lps_mm, atol=1e-3)
+    fused = nib.load(tmp_path / "fused_map.nii.gz").get_fdata()
+    assert fused.min() >= 0.0 and fused.max() <= 1.0 + 1e-3
+
+
+def test_reloaded_model_scores_identically(model_dir, cohorts):
+    vol = read_series(discover(cohorts / "test")[0].folder)
+    a = score_volume(FusionModel.load(model_dir, "cpu"), vol)
+    b = score_volume(FusionModel.load(model_dir, "cpu"), vol)
+    assert a.fused_score == pytest.approx(b.fused_score, rel=1e-6)
+
+
+def test_evaluate_writes_metrics_roc_and_tables(model_dir, cohorts, tmp_path):
+    rc = main(["evaluate", "--model", str(model_dir), "--cohort", str(cohorts / "test"), "--out", str(tmp_path), "--device", "cpu", "--quiet"])
+    assert rc == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    for k in ("auc_global", "auc_local", "auc_fused", "localization_hit_rate", "localization_mean_mm"):
+        assert k in m
+    assert set(m["operating_points"]["fused"]) == {"balanced", "high_sensitivity", "high_specificity"}
+    assert m["n_normal"] == 2 and m["n_abnormal"] == 2
+    assert set(m["per_lesion_type"]) == {"solid_nodule", "ground_glass"}
+    assert (tmp_path / "roc.png").stat().st_size > 1000
+    assert (tmp_path / "per_study.csv").read_text().count("\n") == 5
+
+
+def test_global_map_peaks_at_a_large_subpleural_lesion(tmp_path):
+    """Geometry end to end: the map written as NIfTI, read back through its own affine,
+    puts its maximum on the phantom's lesion."""
+    s = TEST_SETTINGS.with_overrides({"working_spacing_mm": 2.0, "global_image_px": 112})
+    model = FusionModel.new(s, "cpu")
+    feats = []
+    for seed in range(801, 805):
+        prep = prepare_for_model(make_phantom(seed, "small").volume, s)
+        feats.append(model.global_model.features(lung_mips(prep.branch_hu, prep.core, s)))
+    model.global_model.fit(feats)
+    ph = make_phantom(810, "small", lesion_type="consolidation", lesion_site="subpleural")
+    prep = prepare_for_model(ph.volume, s)
+    g, _, maps2d = model.global_model.score(lung_mips(prep.branch_hu, prep.core, s))
+    gmap = to_ct_grid(back_project(maps2d, prep.lungs).numpy(), prep.working.geometry, ph.volume.geometry, ph.volume.shape)
+    path = write_nifti(gmap, ph.volume.geometry, tmp_path / "g.nii.gz")
+    img = nib.load(path)
+    ijk = np.unravel_index(np.argmax(img.get_fdata()), img.shape)
+    peak_lps = (img.affine @ np.array([*ijk, 1.0]))[:3] * [-1, -1, 1]
+    dist = np.linalg.norm(peak_lps - np.asarray(ph.lesion.center_lps_mm))
+    assert dist <= ph.lesion.diameter_mm / 2 + 10, f"global peak {dist:.1f} mm from the lesion centre"
