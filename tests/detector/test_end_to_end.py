@@ -33,7 +33,19 @@ def model_dir(cohorts):
     for k, v in TEST_SETTINGS.to_dict().items():
         if v != getattr(type(TEST_SETTINGS)(), k):
             overrides += ["--set", f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"]
-    rc = main(["train", "--normals", str(cohorts / "train"), "--out", str(out), "--device", "cpu", "--quiet", *overrides])
+    rc = main(
+        [
+            "train",
+            "--normals",
+            str(cohorts / "train"),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--quiet",
+            *overrides,
+        ]
+    )
     assert rc == 0
     return out
 
@@ -50,7 +62,22 @@ def test_model_file_records_settings_and_cohort(model_dir):
 def test_score_writes_result_and_maps_on_the_ct_grid(model_dir, cohorts, tmp_path):
     entries = discover(cohorts / "test")
     study = next(e for e in entries if e.label == "abnormal").folder
-    assert main(["score", "--model", str(model_dir), "--study", str(study), "--out", str(tmp_path), "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                "--model",
+                str(model_dir),
+                "--study",
+                str(study),
+                "--out",
+                str(tmp_path),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     res = json.loads((tmp_path / "result.json").read_text())
     for k in ("global_score", "local_score", "fused_score"):
         assert np.isfinite(res[k])
@@ -74,7 +101,20 @@ def test_reloaded_model_scores_identically(model_dir, cohorts):
 
 
 def test_evaluate_writes_metrics_roc_and_tables(model_dir, cohorts, tmp_path):
-    rc = main(["evaluate", "--model", str(model_dir), "--cohort", str(cohorts / "test"), "--out", str(tmp_path), "--device", "cpu", "--quiet"])
+    rc = main(
+        [
+            "evaluate",
+            "--model",
+            str(model_dir),
+            "--cohort",
+            str(cohorts / "test"),
+            "--out",
+            str(tmp_path),
+            "--device",
+            "cpu",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     m = json.loads((tmp_path / "metrics.json").read_text())
     for k in ("auc_global", "auc_local", "auc_fused", "localization_hit_rate", "localization_mean_mm"):
@@ -99,7 +139,9 @@ def test_global_map_peaks_at_a_large_subpleural_lesion(tmp_path):
     ph = make_phantom(810, "small", lesion_type="consolidation", lesion_site="subpleural")
     prep = prepare_for_model(ph.volume, s)
     g, _, maps2d = model.global_model.score(lung_mips(prep.branch_hu, prep.core, s))
-    gmap = to_ct_grid(back_project(maps2d, prep.lungs).numpy(), prep.working.geometry, ph.volume.geometry, ph.volume.shape)
+    gmap = to_ct_grid(
+        back_project(maps2d, prep.lungs).numpy(), prep.working.geometry, ph.volume.geometry, ph.volume.shape
+    )
     path = write_nifti(gmap, ph.volume.geometry, tmp_path / "g.nii.gz")
     img = nib.load(path)
     ijk = np.unravel_index(np.argmax(img.get_fdata()), img.shape)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 
 from detector.lungmask import segment_lungs
 from detector.phantom import make_phantom
@@ -31,7 +32,20 @@ def test_lung_mask_dice_against_phantom_truth(seed, lesion):
         covered = slice(0, ph.volume.shape[0] - 1)
         d = dice(back[side][covered], truth[side][covered])
         assert d >= 0.95, f"{side} lung Dice {d:.3f}"
-    # airways are not lung
-    assert (
-        not (back["left"] & ph.airways).any() or (back["left"] & ph.airways).sum() < 0.01 * ph.airways.sum()
+    # the visible airway lumen (trachea, main bronchi) is not lung; small bronchi whose lumen
+    # partial volume makes as dense as parenchyma cannot be told apart and are not checked
+    lumen = ph.airways & (ndi.gaussian_filter(ph.volume.hu, 1.0) < -950)
+    assert lumen.sum() > 500
+    inside = ((back["left"] | back["right"]) & lumen).sum()
+    assert inside < 0.1 * lumen.sum(), f"{inside} of {lumen.sum()} airway lumen voxels in the lungs"
+
+
+def test_lesions_against_the_chest_wall_are_inside_the_lung_mask():
+    ph = make_phantom(21, "small", lesion_type="solid_nodule", lesion_site="subpleural")
+    work = to_working_grid(ph.volume, 1.0)
+    lungs = segment_lungs(work.hu, work.geometry)
+    side = to_ct_grid(
+        lungs.side(ph.lesion.side), work.geometry, ph.volume.geometry, ph.volume.shape, "nearest"
     )
+    covered = (side & ph.lesion_mask).sum() / ph.lesion_mask.sum()
+    assert covered >= 0.8, f"only {covered:.0%} of a juxtapleural nodule is inside the lung mask"
