@@ -13,7 +13,8 @@ from pathlib import Path
 
 from detector.io import list_series
 
-REQUIRED_COLUMNS = (
+# The cohort format: what readers require, plus the optional lesion_site that writers add.
+LABEL_COLUMNS = (
     "study_instance_uid",
     "patient_id",
     "folder",
@@ -23,7 +24,9 @@ REQUIRED_COLUMNS = (
     "lesion_center_y_mm",
     "lesion_center_z_mm",
     "lesion_diameter_mm",
+    "lesion_site",
 )
+REQUIRED_COLUMNS = LABEL_COLUMNS[:-1]
 
 
 class CohortError(ValueError):

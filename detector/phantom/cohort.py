@@ -25,20 +25,9 @@ import numpy as np
 from pydicom.uid import generate_uid
 from tqdm import tqdm
 
+from detector.cohort import LABEL_COLUMNS
 from detector.phantom.phantom import LESION_TYPES, SITES, SIZES, make_phantom
 
-LABEL_COLUMNS = (
-    "study_instance_uid",
-    "patient_id",
-    "folder",
-    "label",
-    "lesion_type",
-    "lesion_center_x_mm",
-    "lesion_center_y_mm",
-    "lesion_center_z_mm",
-    "lesion_diameter_mm",
-    "lesion_site",
-)
 SERIES_FOLDER = "CT"
 
 
