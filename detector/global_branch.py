@@ -222,8 +222,11 @@ class GlobalModel:
 
     def features(self, views: dict[str, ViewImage]) -> dict[str, torch.Tensor]:
         """(H*W, C) patch features for each of the six views, one batch through the network."""
+        from detector.networks import inference_precision
+
         imgs = torch.stack([views[v].image for v in VIEWS]).to(self.device)
-        f = patch_features(self.extractor, imgs, self.settings.global_feature_pool)
+        with inference_precision(self.device, self.settings.cuda_bf16):
+            f = patch_features(self.extractor, imgs, self.settings.global_feature_pool)
         return {v: f[i] for i, v in enumerate(VIEWS)}
 
     def _nearest(self, feats: torch.Tensor, bank: torch.Tensor, bank_pos: torch.Tensor):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from detector.lungmask import LungMask
-from detector.networks import ViewEncoder
+from detector.networks import ViewEncoder, inference_precision
 from detector.preprocess import window01
 from detector.settings import ModelSettings
 
@@ -203,8 +203,9 @@ class LocalModel:
         outs = [[] for _ in VIEW_NAMES]
         for s in range(0, views.shape[0], batch):
             chunk = views[s : s + batch].to(self.device)
-            for v, enc in enumerate(self.encoders):
-                outs[v].append(enc(chunk[:, v : v + 1]).float())
+            with inference_precision(self.device, self.settings.cuda_bf16):
+                for v, enc in enumerate(self.encoders):
+                    outs[v].append(enc(chunk[:, v : v + 1]).float())
         return [torch.cat(o) for o in outs]
 
     def build_bank(self, patients, progress=None) -> None:

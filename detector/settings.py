@@ -66,6 +66,11 @@ class ModelSettings:
     peak_count: int = 5
     peak_min_separation_mm: float = 20.0
 
+    # --- speed ---
+    # bf16 autocast for the networks' forward passes on CUDA (the CPU always runs fp32);
+    # tests/detector/test_precision.py bounds its effect on the scores.
+    cuda_bf16: bool = True
+
     # --- randomness ---
     seed: int = 0
 
