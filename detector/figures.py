@@ -54,7 +54,8 @@ def save_montage(thumbs: list[Thumbnail], path: Path | str, display_sigma_px: fl
             if name != "ct":
                 m = t.maps[name]
                 if display_sigma_px > 0 and name == "fused":
-                    m = ndi.gaussian_filter(m, display_sigma_px)  # display smoothing only
+                    # display smoothing only, kept inside the lungs (the global map's support)
+                    m = ndi.gaussian_filter(m, display_sigma_px) * (t.maps["global"] > 0)
                 ax.imshow(np.ma.masked_less_equal(m, 1e-6), cmap="jet", alpha=0.5)
             if t.truth_yx is not None:
                 ax.plot(t.truth_yx[1], t.truth_yx[0], "o", mfc="none", mec="lime", ms=14, mew=1.5)
