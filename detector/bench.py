@@ -22,20 +22,15 @@ STAGES = ("read", "resample", "lung_mask", "global", "local", "fusion", "write")
 
 def _timing_model(study: str, device: str):
     """Random-weight model whose banks are built from the benchmark study (timing only)."""
-    from detector.global_branch import lung_mips
-    from detector.io import read_volume
-    from detector.local_branch import local_input
+    from detector.cohort import CohortEntry
     from detector.model import FusionModel
-    from detector.pipeline import prepare
     from detector.settings import ModelSettings
+    from detector.train import prepare_normal
 
     model = FusionModel.new(ModelSettings(), device)
-    s = model.settings
-    prep = prepare(read_volume(study), s.working_spacing_mm, s.lung_threshold_hu)
-    feats = model.global_model.features(lung_mips(prep.working.hu, prep.lungs, s, model.device))
-    model.global_model.fit([{k: v.cpu() for k, v in feats.items()}] * 4)
-    padded = local_input(prep.working.hu, prep.lungs, s, model.device)
-    model.local_model.build_bank([(padded, np.argwhere(prep.lungs.both))] * 8)
+    normal = prepare_normal(CohortEntry(Path(study), "BENCH", "", "normal"), model, np.random.default_rng(0))
+    model.global_model.fit([normal.global_features] * 4)
+    model.local_model.build_bank([(normal.local_volume, normal.centres)] * 8)
     return model
 
 

@@ -8,6 +8,7 @@ is relative to the CSV; ``label`` is normal or abnormal; coordinates are LPS mil
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,4 @@ def discover(folder: Path | str, labels: Path | str | None = None) -> list[Cohor
 
 
 def _common_parent(files: list[Path]) -> str:
-    import os
-
     return os.path.commonpath([str(f.parent) for f in files])

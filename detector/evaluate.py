@@ -164,12 +164,12 @@ def metrics(outcomes: list[StudyOutcome], calib_fraction: float = 0.5, seed: int
     out["localization_mean_mm"] = float(np.mean(dists)) if dists else None
     out["localization_median_mm"] = float(np.median(dists)) if dists else None
     balanced = out["operating_points"]["fused"]["balanced"]["calibration"]["threshold"]
-    out["per_lesion_type"] = _group_table(abn, "lesion_type", balanced, scores, ok)
-    out["per_lesion_site"] = _group_table(abn, "lesion_site", balanced, scores, ok)
+    out["per_lesion_type"] = _group_table(abn, "lesion_type", balanced, ok)
+    out["per_lesion_site"] = _group_table(abn, "lesion_site", balanced, ok)
     return out
 
 
-def _group_table(abn: list[StudyOutcome], key: str, fused_threshold: float, scores, ok) -> dict:
+def _group_table(abn: list[StudyOutcome], key: str, fused_threshold: float, ok: list[StudyOutcome]) -> dict:
     normal_fused = np.array([o.fused_score for o in ok if o.label == "normal"])
     table = {}
     for value in sorted({getattr(o, key) for o in abn}):

@@ -40,7 +40,7 @@ def _ball(radius_vox: int) -> np.ndarray:
     return (zz * zz + yy * yy + xx * xx) <= r * r
 
 
-def _body_mask(hu: np.ndarray, spacing_mm: float) -> np.ndarray:
+def _body_mask(hu: np.ndarray) -> np.ndarray:
     """Patient body: dense tissue's largest component, with every enclosed air region filled."""
     dense = hu > -500
     labels, n = ndi.label(dense)
@@ -148,7 +148,7 @@ def segment_lungs(hu: np.ndarray, geometry: Geometry, threshold_hu: float = -320
 
 def _segment(hu: np.ndarray, geometry: Geometry, threshold_hu: float) -> LungMask:
     spacing = float(np.mean(geometry.spacing_zyx_mm))
-    body = _body_mask(hu, spacing)
+    body = _body_mask(hu)
     air_in_body = (hu < threshold_hu) & body
     # Drop air connected to the volume border (outside air leaking in, bowel gas below).
     airways = np.zeros_like(air_in_body)
@@ -178,7 +178,7 @@ def _segment(hu: np.ndarray, geometry: Geometry, threshold_hu: float) -> LungMas
         raise LungMaskError("no lung-sized air region (>= 50 ml) inside the body")
     if len(keep) == 1 or sizes[keep[1] - 1] < 0.2 * sizes[keep[0] - 1]:
         both = lab == keep[0]
-        parts = _split_joined_lungs(both, geometry)
+        parts = _split_joined_lungs(both)
     else:
         parts = [lab == keep[0], lab == keep[1]]
     # Patient left is +L in LPS: the part whose centroid has the larger L coordinate.
@@ -188,7 +188,7 @@ def _segment(hu: np.ndarray, geometry: Geometry, threshold_hu: float) -> LungMas
     return LungMask(_tidy(left, spacing) & ~airways, _tidy(right, spacing) & ~airways, airways)
 
 
-def _split_joined_lungs(both: np.ndarray, geometry: Geometry) -> list[np.ndarray]:
+def _split_joined_lungs(both: np.ndarray) -> list[np.ndarray]:
     """Split one component holding both lungs (joined at the anterior junction or through the
     main bronchi): erode until two lung-sized parts appear, then cut each axial slice at the
     midpoint of the gap between them."""

@@ -29,7 +29,8 @@ class NormalStudy:
     centres: np.ndarray  # (n, 3) cube centres inside the lungs, padded-volume indices
 
 
-def _prepare_normal(entry: CohortEntry, model: FusionModel, rng: np.random.Generator) -> NormalStudy:
+def prepare_normal(entry: CohortEntry, model: FusionModel, rng: np.random.Generator) -> NormalStudy:
+    """Read a normal study once and keep what both branches' training needs from it."""
     s = model.settings
     vol = read_volume(entry.folder)
     prep = prepare_for_model(vol, s)
@@ -64,7 +65,7 @@ def train(
     normals: list[NormalStudy] = []
     with timer.stage("prepare"):
         for e in tqdm(entries, desc="read + lung mask", disable=not progress, unit="study"):
-            normals.append(_prepare_normal(e, model, rng))
+            normals.append(prepare_normal(e, model, rng))
     with timer.stage("global_bank"):
         bar = tqdm(total=6, desc="global coreset banks", disable=not progress)
         bank_sizes = model.global_model.fit([n.global_features for n in normals], lambda v: bar.update())
