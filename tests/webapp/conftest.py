@@ -1,0 +1,113 @@
+"""Shared fixtures: users per role, two cohorts (ours and someone else's), API clients per user,
+and a tiny phantom CT cohort generated once per test session."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.webapp.factories import CohortFactory, CohortMemberFactory, UserFactory, study_in_cohort
+from webapp.accounts import roles
+
+
+@pytest.fixture(autouse=True)
+def _isolated_media_and_cache(settings, tmp_path: Path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    cache.clear()
+
+
+@dataclass
+class World:
+    """Our cohort A (coordinator + radiologist are members), someone else's cohort B, an admin."""
+
+    radiologist: object
+    coordinator: object
+    admin: object
+    other_coordinator: object
+    cohort_a: object
+    cohort_b: object
+    study_a: object
+    study_b: object
+
+    def user(self, role: str):
+        return None if role == "anonymous" else getattr(self, role)
+
+
+@pytest.fixture
+def world(db) -> World:
+    radiologist = UserFactory(username="rad", role=roles.RADIOLOGIST)
+    coordinator = UserFactory(username="coord", role=roles.COORDINATOR)
+    admin = UserFactory(username="boss", role=roles.ADMIN)
+    other = UserFactory(username="coord-b", role=roles.COORDINATOR)
+    cohort_a = CohortFactory(name="A", created_by=coordinator)
+    cohort_b = CohortFactory(name="B", created_by=other, purpose="calibration")
+    for user in (coordinator, radiologist):
+        CohortMemberFactory(cohort=cohort_a, user=user)
+    CohortMemberFactory(cohort=cohort_b, user=other)
+    return World(
+        radiologist,
+        coordinator,
+        admin,
+        other,
+        cohort_a,
+        cohort_b,
+        study_in_cohort(cohort_a),
+        study_in_cohort(cohort_b),
+    )
+
+
+def api_client(user=None) -> APIClient:
+    """An API client signed in with the user's real API token (anonymous when ``user`` is None)."""
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def api() -> Callable[..., APIClient]:
+    return api_client
+
+
+# --- phantom CT data -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Phantoms:
+    root: Path
+    labels_csv: Path
+    series_dirs: list[Path]  # one CT series folder per patient
+
+    def files(self, index: int = 0) -> list[Path]:
+        return sorted(self.series_dirs[index].glob("*.dcm"))
+
+
+@pytest.fixture(scope="session")
+def phantoms(tmp_path_factory: pytest.TempPathFactory) -> Phantoms:
+    from detector.phantom import generate_cohort
+
+    root = tmp_path_factory.mktemp("phantoms")
+    labels = generate_cohort(root, 2, 1, 2024, "tiny", progress=False)
+    dirs = sorted({p.parent for p in root.rglob("*.dcm")})
+    return Phantoms(root, labels, dirs)
+
+
+def zip_bytes(entries: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in entries.items():
+            zf.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
+    return buf.getvalue()
+
+
+def zip_folder(folders: list[Path], root: Path) -> bytes:
+    return zip_bytes(
+        {p.relative_to(root).as_posix(): p.read_bytes() for f in folders for p in sorted(f.glob("*.dcm"))}
+    )

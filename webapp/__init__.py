@@ -1,0 +1,6 @@
+"""FusionScreen web platform: the Django project and its apps (accounts, studies, cohorts, api)."""
+
+# Loaded with Django so that @shared_task binds to this app and tasks enqueue on its broker.
+from webapp.celery import app as celery_app
+
+__all__ = ["celery_app"]

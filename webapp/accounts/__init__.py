@@ -1,0 +1,1 @@
+"""Accounts: roles (radiologist, coordinator, admin), the audit trail, login pages, API tokens."""

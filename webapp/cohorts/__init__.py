@@ -1,0 +1,1 @@
+"""Cohorts: groups of studies with a purpose, their members (object-level access) and labels."""

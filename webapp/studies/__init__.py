@@ -1,0 +1,1 @@
+"""Studies: DICOM ingest and storage, indexed as Patient / Study / Series / Instance."""
