@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from webapp.cohorts.selectors import visible_cohorts
+from webapp.cohorts.selectors import visible_cohorts, with_counts
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    cohorts = visible_cohorts(request.user).annotate(study_count=Count("study_links")).order_by("name")[:200]
+    cohorts = with_counts(visible_cohorts(request.user)).order_by("name")[:200]
     return render(request, "home.html", {"cohorts": cohorts})

@@ -159,3 +159,16 @@ def test_audit_ip_comes_from_x_forwarded_for_only_behind_a_trusted_proxy(setting
     Client().post("/accounts/login/", creds, **spoofed)
     # our proxy appended 198.51.100.7; 203.0.113.9 was written by the client and is not believed
     assert AuditEvent.objects.filter(action="auth.login").first().ip_address == "198.51.100.7"
+
+
+def test_an_expired_session_is_signed_out(client):
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    client.force_login(UserFactory(username="frank", role=roles.RADIOLOGIST))
+    assert client.get("/").status_code == 200
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))  # idle past the limit
+    r = client.get("/")
+    assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")

@@ -188,3 +188,14 @@ def test_study_filters(world, api):
     assert [s["id"] for s in client.get(f"/api/studies/?patient_id={pid}").json()["results"]] == [
         world.study_b.pk
     ]
+
+
+def test_list_endpoints_do_not_query_per_row(world, api, django_assert_max_num_queries):
+    for _ in range(20):
+        study_in_cohort(world.cohort_a)
+    client = api(world.coordinator)
+    # auth + count + page + audit row (+ savepoints): the same for 2 rows or 200
+    with django_assert_max_num_queries(10):
+        assert len(client.get(f"/api/studies/?cohort={world.cohort_a.pk}").json()["results"]) == 21
+    with django_assert_max_num_queries(6):
+        assert client.get("/api/cohorts/").json()["results"][0]["study_count"] == 21

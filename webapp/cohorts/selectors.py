@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
-from webapp.cohorts.models import Cohort, CohortStudy
+from webapp.cohorts.models import Cohort, CohortLabel, CohortMember, CohortStudy
+from webapp.queries import count_of
 from webapp.studies.models import Study
 
 UserLike = AbstractBaseUser | AnonymousUser | None
@@ -40,3 +41,11 @@ def visible_studies(user: UserLike) -> QuerySet[Study]:
 def usable_study_ids(user: UserLike, study_ids: set[int]) -> set[int]:
     """Of these existing studies, those the user may add images to or link into a cohort."""
     return set(visible_studies(user).filter(pk__in=study_ids).values_list("pk", flat=True))
+
+
+def with_counts(cohorts: QuerySet[Cohort]) -> QuerySet[Cohort]:
+    return cohorts.annotate(
+        study_count=count_of(CohortStudy, "cohort"),
+        member_count=count_of(CohortMember, "cohort"),
+        label_count=count_of(CohortLabel, "cohort"),
+    )

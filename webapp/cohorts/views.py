@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from webapp.api.permissions import ActionPermissions
 from webapp.cohorts import services
 from webapp.cohorts.models import Cohort
-from webapp.cohorts.selectors import visible_cohorts
+from webapp.cohorts.selectors import visible_cohorts, with_counts
 from webapp.cohorts.serializers import (
     CohortSerializer,
     LabelsRequestSerializer,
@@ -57,15 +57,7 @@ class CohortViewSet(
     ordering = ["-created_at", "-id"]
 
     def get_queryset(self) -> QuerySet[Cohort]:
-        return (
-            visible_cohorts(self.request.user)
-            .select_related("created_by")
-            .annotate(
-                study_count=Count("study_links", distinct=True),
-                member_count=Count("memberships", distinct=True),
-                label_count=Count("labels", distinct=True),
-            )
-        )
+        return with_counts(visible_cohorts(self.request.user).select_related("created_by"))
 
     def perform_create(self, serializer: CohortSerializer) -> None:
         data = serializer.validated_data

@@ -13,9 +13,10 @@ from rest_framework.response import Response
 
 from webapp.api.permissions import ActionPermissions
 from webapp.cohorts.selectors import visible_cohorts, visible_studies
+from webapp.queries import count_of
 from webapp.studies import services
 from webapp.studies.filters import StudyFilter
-from webapp.studies.models import Study
+from webapp.studies.models import Instance, Series, Study
 from webapp.studies.serializers import StudyDetailSerializer, StudySerializer
 
 _READ = ("studies.view_study",)
@@ -44,8 +45,8 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             visible_studies(self.request.user)
             .select_related("patient")
             .annotate(
-                series_count=Count("series", distinct=True),
-                instance_count=Count("series__instances", distinct=True),
+                series_count=count_of(Series, "study"),
+                instance_count=count_of(Instance, "series__study"),
             )
         )
         cohort_param = self.request.query_params.get("cohort")
