@@ -157,7 +157,9 @@ if not PRODUCTION:
 # DICOM files are patient data: MEDIA_ROOT is never served as static files; the API serves them.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
-FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
+# Uploads can be gigabytes: keep them on the data disk, not in a small /tmp.
+FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or str(VAR_DIR / "tmp" / "uploads")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 # Every uploaded part is streamed to a temporary file in chunks, with the limits below.
 FILE_UPLOAD_HANDLERS = ["webapp.studies.uploads.LimitedTemporaryFileUploadHandler"]
 # A browser folder upload sends one part per slice; Django's default of 100 is too low for CT.

@@ -4,6 +4,7 @@ safety, limits and all-or-nothing storage."""
 from __future__ import annotations
 
 import io
+import os
 import struct
 from pathlib import Path
 
@@ -382,3 +383,23 @@ def test_integrity_error_every_time_gives_up_cleanly(world, phantoms, settings, 
     with pytest.raises(IntegrityError):
         cohort_services.upload_to_cohort(world.coordinator, world.cohort_a, uploads)
     assert stored_files(Path(settings.MEDIA_ROOT)) == []
+
+
+def test_many_parts_do_not_hold_a_descriptor_each(world, api, phantoms, monkeypatch, settings):
+    """A browser folder upload sends one part per slice; descriptors must not grow with them."""
+    real_upload = cohort_services.upload_to_cohort
+    seen = {}
+
+    def counting_upload(user, cohort, uploads):
+        seen["fds"] = len(os.listdir("/proc/self/fd"))
+        return real_upload(user, cohort, uploads)
+
+    monkeypatch.setattr(cohort_services, "upload_to_cohort", counting_upload)
+    before = len(os.listdir("/proc/self/fd"))
+    parts = [(f"{i}.bin", b"x" * 100) for i in range(400)] + [
+        (p.name, p.read_bytes()) for p in phantoms.files(0)
+    ]
+    body = upload(api(world.coordinator), world.cohort_a, parts).json()
+    assert body["rejected"] == 400 and body["accepted"] == len(phantoms.files(0))
+    assert seen["fds"] - before < 50
+    assert not any(Path(settings.FILE_UPLOAD_TEMP_DIR).iterdir())  # temporary parts removed with the request

@@ -27,11 +27,10 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class UploadLike(Protocol):
-    """What the ingest needs of an upload: Django's UploadedFile and File both fit."""
+    """What the ingest needs of an upload: Django's UploadedFile and File both fit (a
+    ``temporary_file_path()`` method, when present, is read from instead)."""
 
     name: str | None
-
-    def chunks(self, chunk_size: int | None = None): ...  # yields bytes
 
     def seek(self, pos: int, whence: int = 0) -> int: ...
 
@@ -88,13 +87,21 @@ class Stager:
         reason = getattr(upload, "rejected_reason", "")
         if reason:
             return [StagedFile(name, rejected=reason)]
-        upload.seek(0)
-        head = upload.read(132)
-        upload.seek(0)
+        path = getattr(upload, "temporary_file_path", None)
+        if path is None:
+            upload.seek(0)
+            return self._stage_stream(upload, name)  # type: ignore[arg-type]
+        # Opened here and closed right after, so a thousand parts never hold a thousand descriptors.
+        with open(path(), "rb") as stream:
+            return self._stage_stream(stream, name)
+
+    def _stage_stream(self, stream: IO[bytes], name: str) -> list[StagedFile]:
+        head = stream.read(132)
+        stream.seek(0)
         # A DICOM preamble may hold anything, even "PK": the DICM marker decides first.
-        if head[128:132] != b"DICM" and (_is_zip(upload) or name.lower().endswith(".zip")):
-            return self._stage_zip(upload, name)
-        return [self._copy(upload.chunks(CHUNK_BYTES), name)]
+        if head[128:132] != b"DICM" and (_is_zip(stream) or name.lower().endswith(".zip")):
+            return self._stage_zip(stream, name)
+        return [self._copy(iter(lambda: stream.read(CHUNK_BYTES), b""), name)]
 
     def _copy(self, chunks, name: str) -> StagedFile:
         path = self._next_path()
@@ -114,9 +121,9 @@ class Stager:
                 out.write(chunk)
         return StagedFile(name, path=path, size=size, sha256=digest.hexdigest())
 
-    def _stage_zip(self, upload: UploadLike, name: str) -> list[StagedFile]:
+    def _stage_zip(self, stream: IO[bytes], name: str) -> list[StagedFile]:
         try:
-            archive = zipfile.ZipFile(upload)  # type: ignore[arg-type]
+            archive = zipfile.ZipFile(stream)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
             return [StagedFile(name, rejected=f"not a readable zip archive ({e})")]
         staged: list[StagedFile] = []
@@ -233,8 +240,8 @@ def display_name(name: str) -> str:
     return cleaned if len(cleaned) <= 300 else cleaned[:140] + "..." + cleaned[-140:]
 
 
-def _is_zip(fileobj: IO[bytes] | UploadLike) -> bool:
+def _is_zip(stream: IO[bytes]) -> bool:
     try:
-        return zipfile.is_zipfile(fileobj)  # type: ignore[arg-type]
+        return zipfile.is_zipfile(stream)
     finally:
-        fileobj.seek(0)
+        stream.seek(0)
