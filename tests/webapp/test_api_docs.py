@@ -45,3 +45,11 @@ def test_docs_pages_load_assets_from_our_static_files(client, url):
         if asset.startswith("/static/"):
             served = client.get(asset)
             assert served.status_code == 200, asset
+
+
+def test_schema_generates_without_warnings_and_validates(tmp_path):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    assert "/api/cohorts/{id}/upload/" in out.read_text()
