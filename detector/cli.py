@@ -1,4 +1,4 @@
-"""Command line: ``python -m detector {phantom,train,score,evaluate,bench,demo} ...``."""
+"""Command line: ``python -m detector {phantom,train,tune,score,evaluate,bench,demo} ...``."""
 
 from __future__ import annotations
 
@@ -95,6 +95,23 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(a: argparse.Namespace) -> int:
+    from detector.cohort import discover
+    from detector.model import FusionModel
+    from detector.tune import tune_model
+
+    model = FusionModel.load(a.model, a.device)
+    record = tune_model(model, discover(a.cohort, a.labels), progress=not a.quiet)
+    model.meta.setdefault("tuning", record)["cohort"] = str(Path(a.cohort).resolve())
+    out = model.save(a.out or a.model)
+    table = ", ".join(f"{w}: {auc:.3f}" for w, auc in record["auc_by_weight"].items())
+    print(f"fusion AUC by weight on the tuning cohort: {table}")
+    print(
+        f"chose fusion_weight={record['fusion_weight']} (global AUC {record['auc_global']:.3f}, local {record['auc_local']:.3f}); model written to {out}"
+    )
+    return 0
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from detector.bench import run_bench
 
@@ -156,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("tune", help="choose the fusion weight on a labelled tuning cohort (not the test set)")
+    s.add_argument("--model", required=True)
+    s.add_argument("--cohort", required=True, help="labelled cohort of held-out normals and abnormals")
+    s.add_argument("--labels", help="labels CSV (default: COHORT/labels.csv)")
+    s.add_argument("--out", help="write the tuned model here (default: update --model in place)")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_tune)
 
     s = sub.add_parser("bench", help="time every stage on one full-size study; peak memory")
     s.add_argument("--study", help="DICOM folder (default: generate a full-size phantom)")

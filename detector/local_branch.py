@@ -149,6 +149,9 @@ class LocalModel:
         )
         self.banks: list[torch.Tensor] = []  # per view (M, D), L2-normalised
         self.weights: list[float] = []  # per view: 1 / mean norm of raw bank outputs
+        self.bank_index: torch.Tensor | None = None  # (M, 3) grid index of each bank cube (position mode)
+        self.bank_owner: torch.Tensor | None = None  # (M,) which normal each bank cube came from
+        self.spread: tuple[torch.Tensor, torch.Tensor] | None = None  # per-location mean, sd (g,g,g)
         self.history: list[dict] = []
 
     # ---------------- training ----------------
@@ -208,28 +211,108 @@ class LocalModel:
                     outs[v].append(enc(chunk[:, v : v + 1]).float())
         return [torch.cat(o) for o in outs]
 
-    def build_bank(self, patients, progress=None) -> None:
-        """Normal bank: ``local_bank_passes`` passes, one random cube per patient per pass."""
-        rng = np.random.default_rng(self.settings.seed + 1)
+    def build_bank(self, patients, progress=None, grids: list[Grid] | None = None) -> None:
+        """The normal bank, in the mode the settings name.
+
+        "random" (paper): ``local_bank_passes`` passes, one random cube per patient per pass.
+        "position": every scoring-grid cube of every normal (``grids``), with its grid index, and
+        with ``local_standardize`` the leave-one-patient-out spread at each grid location.
+        """
+        s = self.settings
+        if s.local_bank_mode == "position":
+            if grids is None:
+                raise ValueError("a position bank needs each normal's scoring grid")
+            self._build_position_bank(patients, grids, progress)
+            return
+        if s.local_bank_mode != "random":
+            raise ValueError(f"unknown local_bank_mode {s.local_bank_mode!r}")
+        rng = np.random.default_rng(s.seed + 1)
         views = []
-        for p in range(self.settings.local_bank_passes):
+        for p in range(s.local_bank_passes):
             for padded, cands in patients:
                 c = cands[rng.integers(len(cands))]
-                views.append(
-                    cube_views(padded, torch.as_tensor(c[None], device=padded.device), self.settings)
-                )
+                views.append(cube_views(padded, torch.as_tensor(c[None], device=padded.device), s))
             if progress:
                 progress(p + 1)
-        raw = self.embed(torch.cat(views))
+        self._set_bank(self.embed(torch.cat(views)), None, None)
+
+    def _build_position_bank(self, patients, grids: list[Grid], progress=None) -> None:
+        raws, index, owner = [], [], []
+        for n, ((padded, _), grid) in enumerate(zip(patients, grids)):
+            volume = padded.float() / 255.0 if padded.dtype == torch.uint8 else padded
+            raws.append(self.embed(grid_views(volume, grid, self.settings)))
+            index.append(torch.as_tensor(grid.index))
+            owner.append(torch.full((len(grid.index),), n))
+            if progress:
+                progress(n + 1)
+        raw = [torch.cat([r[v] for r in raws]) for v in range(len(VIEW_NAMES))]
+        self._set_bank(raw, torch.cat(index).to(self.device), torch.cat(owner).to(self.device))
+        if self.settings.local_standardize:
+            self.spread = self._normal_spread(len(patients))
+
+    def _set_bank(self, raw: list[torch.Tensor], index, owner) -> None:
         self.banks = [F.normalize(r, dim=1) for r in raw]
-        self.weights = [float(1.0 / r.norm(dim=1).mean()) for r in raw]
+        self._bank_norms = [r.norm(dim=1) for r in raw]  # raw outputs = norm x bank row (for the spread)
+        self.weights = [float(1.0 / n.mean()) for n in self._bank_norms]
+        self.bank_index, self.bank_owner = index, owner
+
+    def _normal_spread(self, n_patients: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per grid location: mean and spread of the normals' leave-one-out normality.
+
+        Where normal anatomy varies a lot (the hilum) the spread is wide, so a standardised
+        value asks "unusual for this place?" rather than "unlike anything?".
+        """
+        g = self.settings.local_grid
+        loo = torch.full((n_patients, g, g, g), float("nan"), device=self.device)
+        for p in range(n_patients):
+            mine = self.bank_owner == p
+            raw = [b[mine] * n[mine, None] for b, n in zip(self.banks, self._bank_norms)]
+            vals = self._raw_normality(raw, self.bank_index[mine], exclude_owner=p)
+            i, j, k = self.bank_index[mine].T
+            loo[p, i, j, k] = vals
+        mu = torch.nanmean(loo, dim=0)
+        sd = torch.sqrt(torch.nanmean((loo - mu) ** 2, dim=0))
+        typical = torch.nanmean(sd)
+        mu = torch.nan_to_num(mu, nan=float(torch.nanmean(mu)))
+        sd = torch.nan_to_num(sd, nan=float(typical)).clamp(min=0.25 * float(typical) + 1e-6)
+        return mu, sd
+
+    def _raw_normality(
+        self, raw: list[torch.Tensor], index: torch.Tensor | None, exclude_owner: int | None = None
+    ) -> torch.Tensor:
+        """Mean over views of weight x max <raw, bank> over the allowed bank rows (high = normal)."""
+        allowed = None
+        if self.bank_index is not None and index is not None:
+            r = self.settings.local_position_radius
+            allowed = (index[:, None, :] - self.bank_index[None, :, :]).abs().amax(dim=-1) <= r
+            if exclude_owner is not None:
+                allowed &= self.bank_owner[None, :] != exclude_owner
+        per_view = []
+        for x, bank, w in zip(raw, self.banks, self.weights):
+            sim = x @ bank.T
+            if allowed is not None:
+                sim = sim.masked_fill(~allowed, float("-inf"))
+            per_view.append(w * sim.amax(dim=1))
+        return torch.stack(per_view).mean(dim=0)
 
     # ---------------- scoring ----------------
-    def patch_normality(self, views: torch.Tensor) -> torch.Tensor:
-        """(B,) normality of each cube: mean over views of weight x max <raw, bank> (high = normal)."""
-        raw = self.embed(views)
-        per_view = [w * (r @ b.T).amax(dim=1) for r, b, w in zip(raw, self.banks, self.weights)]
-        return torch.stack(per_view).mean(dim=0)
+    def patch_normality(self, views: torch.Tensor, index: np.ndarray | None = None) -> torch.Tensor:
+        """(B,) normality of each cube (high = normal).
+
+        Paper: mean over views of weight x max <raw, bank>. With a position bank, ``index``
+        ((B, 3) grid coordinates) restricts each cube to the normals' cubes nearby; with
+        ``local_standardize`` the value is a z-score against the normals at that location.
+        """
+        positional = self.bank_index is not None
+        if positional and index is None:
+            raise ValueError("a position bank scores grid cubes: pass their grid index")
+        idx = torch.as_tensor(index, device=self.device) if positional else None
+        vals = self._raw_normality(self.embed(views), idx)
+        if self.spread is not None:
+            mu, sd = self.spread
+            i, j, k = idx.T
+            vals = (vals - mu[i, j, k]) / sd[i, j, k]
+        return vals
 
     def state(self) -> dict:
         return {
@@ -237,6 +320,9 @@ class LocalModel:
             "banks": [b.cpu() for b in self.banks],
             "weights": self.weights,
             "history": self.history,
+            "bank_index": None if self.bank_index is None else self.bank_index.cpu(),
+            "bank_owner": None if self.bank_owner is None else self.bank_owner.cpu(),
+            "spread": None if self.spread is None else tuple(x.cpu() for x in self.spread),
         }
 
     def load_state(self, state: dict) -> None:
@@ -245,6 +331,16 @@ class LocalModel:
         self.banks = [b.to(self.device) for b in state["banks"]]
         self.weights = list(state["weights"])
         self.history = list(state.get("history", []))
+        self.bank_index, self.bank_owner = (
+            _to(state.get("bank_index"), self.device),
+            _to(state.get("bank_owner"), self.device),
+        )
+        spread = state.get("spread")
+        self.spread = None if spread is None else tuple(x.to(self.device) for x in spread)
+
+
+def _to(x: torch.Tensor | None, device) -> torch.Tensor | None:
+    return None if x is None else x.to(device)
 
 
 def _rotations(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
-from detector.fusion import fuse_maps, fuse_scores, local_anomaly_score
+from detector.fusion import fuse_maps, fuse_scores, local_anomaly_map, local_anomaly_score
 from detector.geometry import CTVolume, Geometry
 from detector.global_branch import back_project, lung_mips
 from detector.local_branch import grid_views, local_input, paint_cubes, scoring_grid
@@ -149,7 +149,7 @@ def score_prepared(model, prep: Prepared, timer: Timer | None = None) -> StudyRe
         padded = local_input(prep.branch_hu, prep.core, s, dev)
         grid = scoring_grid(lungs, s)
         cube_views = grid_views(padded, grid, s)
-        normality = model.local_model.patch_normality(cube_views).cpu().numpy()
+        normality = model.local_model.patch_normality(cube_views, grid.index).cpu().numpy()
         l_norm = float(np.percentile(normality, s.local_percentile))
         local_norm_map = paint_cubes(normality, grid, hu.shape, s.local_cube_vox)
     with timer.stage("fusion"):
@@ -162,14 +162,14 @@ def score_prepared(model, prep: Prepared, timer: Timer | None = None) -> StudyRe
             s.fusion_global_clip_pct,
             s.fusion_band_pct,
         )
-        local_map = np.where(inside, 1.0 - local_norm_map, 0.0).astype(np.float32)
+        local_map = np.where(inside, local_anomaly_map(local_norm_map, s.fusion_rule), 0.0).astype(np.float32)
         peaks = find_peaks(
             raw_sum, fused, lungs, prep.working.geometry, s.peak_count, s.peak_min_separation_mm
         )
-    fused_score = fuse_scores(g, l_norm, s.fusion_weight)
+    fused_score = fuse_scores(g, l_norm, s.fusion_weight, s.fusion_rule)
     return StudyResult(
         global_score=float(g),
-        local_score=local_anomaly_score(l_norm),
+        local_score=local_anomaly_score(l_norm, s.fusion_rule),
         fused_score=fused_score,
         local_normality=l_norm,
         view_scores=view_scores,

@@ -55,10 +55,23 @@ class ModelSettings:
     local_warmup_epochs: int = 10  # paper
     local_epochs: int = 60  # paper trained 1000 on GPUs; CPU default is far shorter (see docs)
     local_bank_passes: int = 30  # paper: 30 passes, one random cube per patient per pass
+    # deviation: "position" banks every grid cube of every normal with its grid index, and a
+    # cube is matched only against the normals' cubes within ``local_position_radius`` grid
+    # steps (the same region of the lungs); "random" is the paper's bank of random cubes. With
+    # tens of normals instead of hundreds, 30 random cubes per patient cannot cover the anatomy.
+    local_bank_mode: str = "random"
+    local_position_radius: int = 1
+    # deviation: each grid location's normality is standardised by the leave-one-out mean and
+    # spread of the normals there (as ``global_standardize``); patch values become z-scores.
+    local_standardize: bool = False
     local_percentile: float = 7.0  # paper: 7th percentile of patch normality (tuned on their folds)
 
     # --- fusion (METHOD.md §3) ---
     fusion_weight: float = 0.7  # paper: S = G + 0.7 / L (tuned on the authors' folds)
+    # "published": S = G + w / L_normality. "standardized": S = G + w * L_anomaly, for when both
+    # branches give z-scores (global_standardize and local_standardize); the reciprocal of a
+    # z-score is meaningless (it changes sign at 0).
+    fusion_rule: str = "published"
     fusion_local_clip_pct: float = 6.0  # paper: local map clipped from below at p6
     fusion_global_clip_pct: float = 94.0  # paper: global map clipped from above at p94
     fusion_band_pct: tuple[float, float] = (82.0, 94.0)  # paper: fused map clipped to this band

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from detector.cohort import CohortEntry
 from detector.global_branch import lung_mips
 from detector.io import read_volume
-from detector.local_branch import local_input
+from detector.local_branch import Grid, local_input, scoring_grid
 from detector.model import FusionModel
 from detector.pipeline import Timer, prepare_for_model
 from detector.settings import ModelSettings
@@ -27,6 +27,7 @@ class NormalStudy:
     global_features: dict[str, torch.Tensor]
     local_volume: torch.Tensor  # uint8 padded local input
     centres: np.ndarray  # (n, 3) cube centres inside the lungs, padded-volume indices
+    grid: Grid  # the scoring grid over this study's lungs (for the position bank)
 
 
 def prepare_normal(entry: CohortEntry, model: FusionModel, rng: np.random.Generator) -> NormalStudy:
@@ -42,7 +43,8 @@ def prepare_normal(entry: CohortEntry, model: FusionModel, rng: np.random.Genera
     take = rng.choice(len(lung_idx), size=min(_CANDIDATES_PER_PATIENT, len(lung_idx)), replace=False)
     # After padding by h a cube centred at voxel v starts at padded index v.
     centres = lung_idx[take]
-    return NormalStudy(entry.patient_id or entry.folder.name, feats, padded_u8, centres)
+    grid = scoring_grid(prep.lungs, s)
+    return NormalStudy(entry.patient_id or entry.folder.name, feats, padded_u8, centres, grid)
 
 
 def train(
@@ -81,8 +83,11 @@ def train(
         model.local_model.train(patients, settings.local_epochs, on_epoch)
         bar.close()
     with timer.stage("local_bank"):
-        bar = tqdm(total=settings.local_bank_passes, desc="local normal bank", disable=not progress)
-        model.local_model.build_bank(patients, lambda p: bar.update())
+        positional = settings.local_bank_mode == "position"
+        steps = len(normals) if positional else settings.local_bank_passes
+        bar = tqdm(total=steps, desc="local normal bank", disable=not progress)
+        grids = [n.grid for n in normals] if positional else None
+        model.local_model.build_bank(patients, lambda p: bar.update(), grids)
         bar.close()
     model.meta = {
         "training": {

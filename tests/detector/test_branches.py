@@ -94,3 +94,84 @@ def test_back_projection_sums_three_views_inside_each_lung():
     assert out[2, 3, 4] == 3 * 6 + 4 + 100  # axial[y=3,x=4] + sagittal[z=2,y=3]
     # floored at the in-mask median of its lung
     assert out[1, 1, 3] >= np.median(out[left]) - 1e-6
+
+
+def _pooled_embed(views: torch.Tensor) -> list[torch.Tensor]:
+    """A fixed stand-in for the encoders: 2x2-pooled pixels of each view, centred, unit norm (so the
+    similarity, not the brightness, decides: the paper's score multiplies by the output's norm)."""
+    out = []
+    for v in range(3):
+        x = torch.nn.functional.avg_pool2d(views[:, v : v + 1], 2).flatten(1)
+        out.append(torch.nn.functional.normalize(x - x.mean(dim=1, keepdim=True), dim=1))
+    return out
+
+
+def _position_model(radius: int):
+    from detector.local_branch import LocalModel
+
+    s = ModelSettings(
+        local_cube_vox=8,
+        local_view_px=8,
+        local_grid=3,
+        local_standardize=True,
+        local_bank_mode="position",
+        local_position_radius=radius,
+    )
+    lm = LocalModel(s)
+    lm.embed = _pooled_embed
+    return lm, s
+
+
+def _textured(rng, n: int = 30) -> torch.Tensor:
+    """A volume whose texture differs by region (like anatomy) plus per-patient noise."""
+    z = torch.linspace(0, 1, n)[:, None, None]
+    base = 0.3 + 0.4 * z * torch.ones(n, n, n)
+    return (base + torch.tensor(rng.normal(0, 0.03, (n, n, n)), dtype=torch.float32)).clamp(0, 1)
+
+
+def test_position_bank_flags_the_unusual_cube_as_a_z_score():
+    rng = np.random.default_rng(3)
+    lm, s = _position_model(radius=1)
+    grid = Grid((np.array([6, 14, 22]),) * 3, np.ones((3, 3, 3), bool))
+    normals = [(_textured(rng), None) for _ in range(8)]
+    lm.build_bank(normals, grids=[grid] * 8)
+    assert lm.bank_index.shape == (8 * 27, 3) and lm.spread[0].shape == (3, 3, 3)
+    test = _textured(rng)
+    test[16:20, 16:20, 16:20] = 1.0  # a bright block inside the centre cube only (it covers 14..21)
+    z = lm.patch_normality(grid_views(test, grid, s), grid.index).numpy()
+    centre = int(np.flatnonzero((grid.index == 1).all(axis=1))[0])
+    assert z.argmin() == centre and z[centre] < -5
+    assert np.median(z) > -2  # ordinary cubes stay near the normals' spread
+    # the model file round trip keeps the bank, its positions and the spread
+    other, _ = _position_model(radius=1)
+    other.embed = _pooled_embed
+    other.load_state(lm.state())
+    np.testing.assert_allclose(other.patch_normality(grid_views(test, grid, s), grid.index).numpy(), z)
+
+
+def _striped(rng, top: int, bottom: int, n: int = 30) -> torch.Tensor:
+    """Stripes across axis ``top`` in the top cubes (z < 14) and across ``bottom`` below."""
+    ar = torch.arange(n, dtype=torch.float32)
+    waves = [
+        torch.sin(ar * 1.6)[:, None, None],
+        torch.sin(ar * 1.6)[None, :, None],
+        torch.sin(ar * 1.6)[None, None],
+    ]
+    vol = torch.where(ar[:, None, None] < 14, waves[top], waves[bottom]) * torch.ones(n, n, n)
+    return 0.5 + 0.3 * vol + torch.tensor(rng.normal(0, 0.03, (n, n, n)), dtype=torch.float32)
+
+
+def test_position_bank_compares_each_cube_with_the_same_region_only():
+    rng = np.random.default_rng(4)
+    grid = Grid((np.array([6, 14, 22]),) * 3, np.ones((3, 3, 3), bool))
+    normals = [(_striped(rng, top=2, bottom=1), None) for _ in range(8)]
+    test = _striped(rng, top=1, bottom=1)  # the top looks like the bottom of the normals
+    z = {}
+    for radius in (0, 2):
+        lm, s = _position_model(radius)
+        lm.build_bank(normals, grids=[grid] * 8)
+        z[radius] = lm.patch_normality(grid_views(test, grid, s), grid.index).numpy()
+    top = grid.index[:, 0] == 0
+    # against the same region the top is unusual; against the whole lung it looks ordinary
+    assert z[0][top].max() < -5
+    assert np.median(z[2][top]) > -2 and np.median(z[0][~top]) > -2

@@ -126,6 +126,21 @@ def test_evaluate_writes_metrics_roc_and_tables(model_dir, cohorts, tmp_path):
     assert (tmp_path / "per_study.csv").read_text().count("\n") == 5
 
 
+def test_tune_sets_the_fusion_weight_from_a_labelled_cohort(model_dir, cohorts, tmp_path):
+    out = tmp_path / "tuned"
+    rc = main(
+        ["tune", "--model", str(model_dir), "--cohort", str(cohorts / "test"), "--out", str(out), "--quiet"]
+    )
+    assert rc == 0
+    meta = json.loads((out / "model.json").read_text())
+    tuning = meta["tuning"]
+    assert meta["settings"]["fusion_weight"] == tuning["fusion_weight"]
+    best = max(tuning["auc_by_weight"].values())
+    assert tuning["auc_by_weight"][str(tuning["fusion_weight"])] == best
+    assert tuning["n_normal"] == 2 and tuning["n_abnormal"] == 2
+    assert FusionModel.load(out).settings.fusion_weight == tuning["fusion_weight"]
+
+
 def test_global_map_peaks_at_a_large_subpleural_lesion(tmp_path):
     """Geometry end to end: the map written as NIfTI, read back through its own affine,
     puts its maximum on the phantom's lesion."""

@@ -47,3 +47,24 @@ def test_voxel_fusion_is_zero_outside_the_lungs():
     g2 = g.copy()
     g2[~lung] = 1e6
     np.testing.assert_array_equal(fuse_maps(g2, loc, lung)[0], fused)
+
+
+def test_standardized_rule_adds_the_local_anomaly():
+    # normality z = -2 means 2 spreads less normal than the normals there: anomaly +2
+    assert local_anomaly_score(-2.0, "standardized") == pytest.approx(2.0)
+    assert fuse_scores(1.5, -2.0, weight=0.5, rule="standardized") == pytest.approx(2.5)
+    with pytest.raises(ValueError):
+        local_anomaly_score(1.0, "nonsense")
+
+
+def test_fusion_weight_is_chosen_by_tuning_auc_with_ties_to_the_paper():
+    from detector.tune import choose_fusion_weight
+
+    y = np.array([0, 0, 0, 1, 1, 1])
+    g = np.array([0.0, 1.0, 3.0, 0.5, 1.5, 2.5])  # global alone misranks
+    local = np.array([0.0, 0.0, 0.0, 3.0, 3.0, 3.0])  # local separates perfectly
+    w, table = choose_fusion_weight(y, g, local)
+    assert table[0.0] < 1.0 and table[w] == 1.0
+    assert w == 1.0  # 1.0 and above all reach AUC 1; the nearest to 0.7 wins
+    w_flat, _ = choose_fusion_weight(y, g, np.zeros(6))  # local carries nothing: every weight ties
+    assert w_flat == 0.7
