@@ -16,6 +16,7 @@ from detector.cohort import CohortEntry
 from detector.figures import lesion_thumbnail, save_montage
 from detector.io import read_volume
 from detector.model import FusionModel
+from detector.pipeline import find_peaks
 from detector.score import score_volume
 
 SCORES = ("global", "local", "fused")
@@ -34,6 +35,8 @@ class StudyOutcome:
     peak_distance_mm: float | None = None
     peak_hit: bool | None = None
     any_peak_hit: bool | None = None
+    global_peak_hit: bool | None = None  # the global map's own strongest peak (diagnostic)
+    local_peak_hit: bool | None = None  # the local map's own strongest peak (diagnostic)
     error: str = ""
 
 
@@ -65,6 +68,14 @@ def score_cohort(
             continue
         peaks = [p.to_dict() for p in res.peaks]
         dist, hit, any_hit = _localize(e, peaks)
+        branch_hits = {}
+        if e.is_abnormal:
+            inside = res.lungs.both
+            for name in ("global", "local"):
+                m = res.maps[name]
+                m = np.where(inside, m - m[inside].min() + 1e-6, 0.0)  # find_peaks wants > 0 inside
+                own = find_peaks(m, m, res.lungs, res.working_geometry, 1, 20.0)
+                branch_hits[name] = _localize(e, [p.to_dict() for p in own])[1]
         if thumbnails is not None and e.is_abnormal:
             title = f"{e.patient_id} {e.lesion_type}/{e.lesion_site} S={res.fused_score:.2f}"
             thumbnails.append(lesion_thumbnail(res, e.lesion_center_lps_mm, title))
@@ -80,6 +91,8 @@ def score_cohort(
                 dist,
                 hit,
                 any_hit,
+                branch_hits.get("global"),
+                branch_hits.get("local"),
             )
         )
     return outcomes
@@ -161,6 +174,10 @@ def metrics(outcomes: list[StudyOutcome], calib_fraction: float = 0.5, seed: int
     out["localization_any_peak_hit_rate"] = (
         float(np.mean([bool(o.any_peak_hit) for o in abn])) if abn else None
     )
+    for name in ("global", "local"):
+        out[f"localization_{name}_map_hit_rate"] = (
+            float(np.mean([bool(getattr(o, f"{name}_peak_hit")) for o in abn])) if abn else None
+        )
     out["localization_mean_mm"] = float(np.mean(dists)) if dists else None
     out["localization_median_mm"] = float(np.median(dists)) if dists else None
     balanced = out["operating_points"]["fused"]["balanced"]["calibration"]["threshold"]

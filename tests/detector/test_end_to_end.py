@@ -117,7 +117,15 @@ def test_evaluate_writes_metrics_roc_and_tables(model_dir, cohorts, tmp_path):
     )
     assert rc == 0
     m = json.loads((tmp_path / "metrics.json").read_text())
-    for k in ("auc_global", "auc_local", "auc_fused", "localization_hit_rate", "localization_mean_mm"):
+    for k in (
+        "auc_global",
+        "auc_local",
+        "auc_fused",
+        "localization_hit_rate",
+        "localization_mean_mm",
+        "localization_global_map_hit_rate",
+        "localization_local_map_hit_rate",
+    ):
         assert k in m
     assert set(m["operating_points"]["fused"]) == {"balanced", "high_sensitivity", "high_specificity"}
     assert m["n_normal"] == 2 and m["n_abnormal"] == 2
