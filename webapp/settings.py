@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "webapp.accounts",
     "webapp.studies",
     "webapp.cohorts",
+    "webapp.detection",
     "webapp.api",
 ]
 
@@ -198,7 +199,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "FusionScreen API",
-    "DESCRIPTION": "Chest LDCT screening: cohorts, studies, ingest (and later detection, worklists, reads).",
+    "DESCRIPTION": "Chest LDCT screening: cohorts, studies, ingest, model versions, detection jobs, results, "
+    "maps and calibration (worklists and reads come later).",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI and Redoc come from drf-spectacular-sidecar's static files: no CDN at run time.
@@ -208,6 +210,10 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI would otherwise send the schema to validator.swagger.io for its badge.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "webapp.detection.models.JobStatus",
+        "ModelVersionStatusEnum": "webapp.detection.models.ModelVersion.Status",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -216,11 +222,31 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "") or "filesystem://"
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "") or f"file://{CELERY_DIR / 'results'}"
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 2 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", CELERY_TASK_TIME_LIMIT - 600)
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
-    # Redis redelivers an unacked task after this; it must outlast the hard limit or a long job
-    # would run twice.
-    "visibility_timeout": CELERY_TASK_TIME_LIMIT + 3600,
-}
+# Per-task limits (the detection app's tasks); soft first, so the job row is marked failed with
+# a reason before the hard limit kills the process.
+DETECTION_TIME_LIMIT = env_int("DETECTION_TIME_LIMIT", 1800)
+DETECTION_SOFT_TIME_LIMIT = env_int("DETECTION_SOFT_TIME_LIMIT", max(DETECTION_TIME_LIMIT - 120, 1))
+TRAINING_TIME_LIMIT = env_int("TRAINING_TIME_LIMIT", CELERY_TASK_TIME_LIMIT)
+TRAINING_SOFT_TIME_LIMIT = env_int("TRAINING_SOFT_TIME_LIMIT", max(TRAINING_TIME_LIMIT - 600, 1))
+CALIBRATION_TIME_LIMIT = env_int("CALIBRATION_TIME_LIMIT", CELERY_TASK_TIME_LIMIT)
+CALIBRATION_SOFT_TIME_LIMIT = env_int("CALIBRATION_SOFT_TIME_LIMIT", max(CALIBRATION_TIME_LIMIT - 600, 1))
+# Redis redelivers an unacked task after this; it must outlast the longest hard limit or a long
+# job would be handed to a second worker while the first still runs it (jobs stay exactly-once
+# either way, but the work would be done twice). Tests of a killed worker set it low.
+CELERY_VISIBILITY_TIMEOUT = env_int(
+    "CELERY_VISIBILITY_TIMEOUT",
+    max(CELERY_TASK_TIME_LIMIT, DETECTION_TIME_LIMIT, TRAINING_TIME_LIMIT, CALIBRATION_TIME_LIMIT) + 3600,
+)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+if env_str("CELERY_BROKER_KEY_PREFIX", ""):
+    # Several sites (or test sessions) on one Redis: every key, queues included, gets this prefix.
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env_str("CELERY_BROKER_KEY_PREFIX")
+if env_str("CELERY_UNACKED_RESTORE_INTERVAL", ""):
+    # How often a Redis worker looks for messages whose worker vanished (default: every ~100 s).
+    CELERY_BROKER_TRANSPORT_OPTIONS |= {
+        "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+        "unacked_restore_throttle": 1,
+    }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # One shared folder: the web process writes where the worker reads.
     _queue_dir = CELERY_DIR / "queue"
@@ -246,6 +272,22 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Detection runs on "gpu" when a GPU worker is configured, else on "cpu" (the detection app).
 CELERY_GPU_WORKERS = env_bool("CELERY_GPU_WORKERS", False)
+
+# --- detection ------------------------------------------------------------------------------
+# The queue detection, training and calibration jobs are sent to; a GPU machine runs
+# ``celery -A webapp worker -Q gpu``. DETECTION_QUEUE names it outright.
+DETECTION_QUEUE = env_str("DETECTION_QUEUE", "") or ("gpu" if CELERY_GPU_WORKERS else "cpu")
+if DETECTION_QUEUE not in {"cpu", "gpu"}:
+    raise ImproperlyConfigured(f"DETECTION_QUEUE={DETECTION_QUEUE!r}: expected cpu or gpu")
+# The torch device a worker scores on: auto = CUDA when the worker has it, else the CPU.
+DETECTION_DEVICE = env_str("DETECTION_DEVICE", "auto")
+# Transient errors (database or broker hiccups, CUDA out of memory) are retried with backoff.
+DETECTION_MAX_RETRIES = env_int("DETECTION_MAX_RETRIES", 3)
+DETECTION_RETRY_BACKOFF_S = env_int("DETECTION_RETRY_BACKOFF_S", 10)
+# A job whose worker keeps dying (killed, out of memory) is given up after this many deliveries.
+DETECTION_MAX_ATTEMPTS = env_int("DETECTION_MAX_ATTEMPTS", 5)
+# The API imports model directories only from under this folder (the shell command takes any path).
+MODEL_IMPORT_ROOT = Path(env_str("MODEL_IMPORT_ROOT", str(VAR_DIR / "model-imports")))
 
 # --- logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -111,3 +111,38 @@ def zip_folder(folders: list[Path], root: Path) -> bytes:
     return zip_bytes(
         {p.relative_to(root).as_posix(): p.read_bytes() for f in folders for p in sorted(f.glob("*.dcm"))}
     )
+
+
+# --- a tiny trained detector model -------------------------------------------------------------
+def tiny_settings_overrides() -> dict:
+    """detector.settings.TEST_SETTINGS as overrides of the defaults (what the train API takes)."""
+    from detector.settings import TEST_SETTINGS, ModelSettings
+
+    default = ModelSettings()
+    return {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in TEST_SETTINGS.to_dict().items()
+        if getattr(default, k) != getattr(TEST_SETTINGS, k)
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A detector model trained once per session on three tiny normal phantoms (TEST_SETTINGS)."""
+    from detector.cohort import discover
+    from detector.phantom import generate_cohort
+    from detector.settings import TEST_SETTINGS
+    from detector.train import train
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    generate_cohort(root / "normals", 3, 0, 3030, "tiny", progress=False)
+    model = train(discover(root / "normals"), TEST_SETTINGS, "cpu", progress=False, log=lambda _: None)
+    return model.save(root / "model")
+
+
+@pytest.fixture
+def model_version(db, tiny_model_dir: Path):
+    """The tiny model imported (files linked into this test's media) and active."""
+    from webapp.detection.services import import_model_version
+
+    return import_model_version(None, tiny_model_dir, name="tiny", activate=True, from_import_root=False)

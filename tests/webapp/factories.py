@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import factory
+import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from webapp.accounts.services import set_role
 from webapp.cohorts.models import Cohort, CohortMember, CohortStudy
+from webapp.detection import maps
+from webapp.detection.models import DetectionJob, DetectionResult, ModelVersion
 from webapp.studies.models import Instance, Patient, Series, Study
 
 
@@ -86,3 +92,46 @@ def study_in_cohort(cohort: Cohort) -> Study:
     study = instance.series.study
     CohortStudy.objects.create(cohort=cohort, study=study)
     return study
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    """A model version row (no model files: for tests that never score)."""
+
+    class Meta:
+        model = ModelVersion
+
+    name = factory.Sequence(lambda n: f"model {n}")
+    source = ModelVersion.Source.IMPORTED
+    status = ModelVersion.Status.READY
+    directory = factory.Sequence(lambda n: f"models/none-{n}")
+
+
+def detection_result(study: Study, version: ModelVersion, fused_score: float = 0.5) -> DetectionResult:
+    """A finished detection job and its result, with small real map files under MEDIA_ROOT."""
+    job = DetectionJob.objects.create(
+        study=study, model_version=version, status="done", progress=1.0, attempts=1, queue="cpu"
+    )
+    relative = Path("results") / f"job-{job.pk}" / "attempt-1"
+    folder = Path(settings.MEDIA_ROOT) / relative
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(job.pk)
+    shape = (3, 4, 5)
+    stored = {kind: maps.write_map(folder, kind, rng.random(shape, dtype=np.float32)) for kind in maps.KINDS}
+    return DetectionResult.objects.create(
+        job=job,
+        study=study,
+        model_version=version,
+        series_instance_uid="1.2.3.4",
+        global_score=fused_score - 0.7,
+        local_score=1.0,
+        fused_score=fused_score,
+        peaks=[{"center_lps_mm": [1.0, 2.0, 3.0], "value": 1.5, "extent_mm": 10.0, "side": "left"}],
+        grid={
+            "shape_zyx": list(shape),
+            "spacing_zyx_mm": [2.0, 1.0, 1.0],
+            "origin_lps_mm": [0.0, 0.0, 0.0],
+            "direction_zyx": [[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]],
+        },
+        maps_directory=relative.as_posix(),
+        maps=stored,
+    )

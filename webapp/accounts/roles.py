@@ -15,6 +15,14 @@ _READ_STUDIES = {
     "studies.view_series",
     "studies.view_instance",
 }
+# Results and what they mean: every role that reads studies.
+_READ_RESULTS = {
+    "detection.view_modelversion",
+    "detection.view_detectionresult",
+    "detection.view_calibration",
+}
+# Coordinators launch detection on their cohorts and follow its jobs.
+_RUN_DETECTION = {"detection.view_detectionjob", "detection.launch_detection"}
 _COORDINATE = {
     "cohorts.add_cohort",
     "cohorts.change_cohort",
@@ -24,13 +32,25 @@ _COORDINATE = {
 }
 
 # Admins hold every permission of these apps (user management included) ...
-ADMIN_APPS = ("auth", "authtoken", "accounts", "studies", "cohorts")
+ADMIN_APPS = ("auth", "authtoken", "accounts", "studies", "cohorts", "detection")
 # ... except rewriting history: audit rows are append-only for everyone.
 ADMIN_EXCLUDED = {"accounts.add_auditevent", "accounts.change_auditevent", "accounts.delete_auditevent"}
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
-    RADIOLOGIST: set(_READ_STUDIES),
-    COORDINATOR: _READ_STUDIES | _COORDINATE,
+    RADIOLOGIST: _READ_STUDIES | _READ_RESULTS,
+    COORDINATOR: _READ_STUDIES | _READ_RESULTS | _COORDINATE | _RUN_DETECTION,
     # ADMIN is computed from ADMIN_APPS at sync time; listed here are the ones it must have.
-    ADMIN: _READ_STUDIES | _COORDINATE | {"cohorts.view_all_cohorts", "accounts.view_auditevent"},
+    ADMIN: _READ_STUDIES
+    | _READ_RESULTS
+    | _COORDINATE
+    | _RUN_DETECTION
+    | {
+        "cohorts.view_all_cohorts",
+        "accounts.view_auditevent",
+        "detection.import_modelversion",
+        "detection.train_modelversion",
+        "detection.activate_modelversion",
+        "detection.view_trainingjob",
+        "detection.run_calibration",
+    },
 }

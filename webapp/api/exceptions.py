@@ -8,7 +8,14 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from webapp.detection.services import Conflict
 from webapp.studies.uploads import UploadTooLarge
+
+
+class ConflictError(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "the object is not in a state that allows this"
+    default_code = "conflict"
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -20,6 +27,8 @@ class PayloadTooLarge(exceptions.APIException):
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, UploadTooLarge):
         exc = PayloadTooLarge(str(exc))
+    elif isinstance(exc, Conflict):
+        exc = ConflictError(str(exc))
     elif isinstance(exc, ObjectDoesNotExist):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoValidationError):

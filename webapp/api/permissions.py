@@ -17,3 +17,19 @@ class ActionPermissions(BasePermission):
         if perms is None:
             return False
         return user.has_perms(perms)
+
+
+class MethodPermissions(BasePermission):
+    """Role check per HTTP method for plain API views: ``view.method_permissions = {"GET": (...)}``.
+
+    A method missing from the table is refused, like an action missing from ActionPermissions.
+    """
+
+    def has_permission(self, request: Request, view) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated and user.is_active):
+            return False
+        perms = getattr(view, "method_permissions", {}).get(request.method)
+        if perms is None:
+            return False
+        return user.has_perms(perms)

@@ -5,11 +5,17 @@ from rest_framework.routers import DefaultRouter
 
 from webapp.accounts.views import ObtainTokenView
 from webapp.cohorts.views import CohortViewSet
+from webapp.detection import views as detection
 from webapp.studies.views import StudyViewSet
 
 router = DefaultRouter()
 router.register("cohorts", CohortViewSet, basename="cohort")
 router.register("studies", StudyViewSet, basename="study")
+router.register("model-versions", detection.ModelVersionViewSet, basename="model-version")
+router.register("training-jobs", detection.TrainingJobViewSet, basename="training-job")
+router.register("jobs", detection.DetectionJobViewSet, basename="detection-job")
+router.register("results", detection.ResultViewSet, basename="detection-result")
+router.register("calibrations", detection.CalibrationViewSet, basename="calibration")
 
 # The schema and its docs pages describe the API, not data: readable without signing in.
 _public = {"permission_classes": [AllowAny], "authentication_classes": []}
@@ -19,5 +25,10 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(**_public), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", **_public), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema", **_public), name="api-redoc"),
+    path("cohorts/<int:pk>/detect/", detection.CohortDetectView.as_view(), name="cohort-detect"),
+    path("cohorts/<int:pk>/calibrate/", detection.CohortCalibrateView.as_view(), name="cohort-calibrate"),
+    path("studies/<int:pk>/detect/", detection.StudyDetectView.as_view(), name="study-detect"),
+    path("studies/<int:pk>/result/", detection.StudyResultView.as_view(), name="study-result"),
+    path("studies/<int:pk>/maps/<str:kind>/", detection.StudyMapView.as_view(), name="study-map"),
     path("", include(router.urls)),
 ]

@@ -21,6 +21,7 @@ from detector.cohort import CohortError, read_labels
 from webapp.accounts.services import audit
 from webapp.cohorts.models import Cohort, CohortLabel, CohortMember, CohortStudy
 from webapp.cohorts.selectors import usable_study_ids, visible_cohorts
+from webapp.cohorts.signals import studies_added
 from webapp.studies.ingest import IngestBatch, IngestResult
 from webapp.studies.staging import UploadLike, display_name
 from webapp.studies.uploads import format_bytes
@@ -109,6 +110,11 @@ def upload_to_cohort(
                         cohort,
                         details={**result.summary(), "study_ids": result.study_ids[:1000]},
                     )
+                    if result.study_ids:
+                        # Inside the transaction: jobs other apps create commit with the upload.
+                        studies_added.send(
+                            sender=Cohort, cohort=cohort, study_ids=result.study_ids, acting_user=acting_user
+                        )
                 return result
             except IntegrityError:
                 batch.discard_placed(restage=True)

@@ -1,0 +1,245 @@
+"""Detection through real ``celery -A webapp worker`` processes on PostgreSQL and Redis: upload ->
+jobs -> worker -> results and maps over the API; training and calibration as worker jobs;
+cancelling a running job; a worker killed with SIGKILL in the middle of a job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+from django.conf import settings as django_settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from tests.webapp.conftest import tiny_settings_overrides, zip_folder
+from tests.webapp.workers import Worker, worker_env
+from webapp.detection.models import DetectionJob, DetectionResult, ModelVersion
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
+
+
+def _database_url() -> str:
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("worker tests share the test database with a worker process: PostgreSQL only")
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture(scope="module")
+def shared(django_db_setup, tmp_path_factory) -> Iterator[dict]:
+    """Media, var and broker settings this module's workers share with the test process."""
+    root = tmp_path_factory.mktemp("worker-shared")
+    env = {
+        "DATABASE_URL": _database_url(),
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+        "CELERY_BROKER_KEY_PREFIX": django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"],
+        "MEDIA_ROOT": str(root / "media"),
+    }
+    yield {"root": root, "media": root / "media", "env": env}
+    # The broker keys of this session (queues, unacked messages) go with it.
+    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    for key in client.scan_iter(match=f"{env['CELERY_BROKER_KEY_PREFIX']}*"):
+        client.delete(key)
+
+
+@pytest.fixture(scope="module")
+def main_worker(shared) -> Iterator[Worker]:
+    """The worker on queue cpu, with the pause hook (paused only when a test asks)."""
+    (shared["root"] / "pause-main").mkdir()
+    env = worker_env(
+        shared["root"] / "var", **shared["env"], FS_TEST_PAUSE_DIR=str(shared["root"] / "pause-main")
+    )
+    worker = Worker("main", env, shared["root"] / "main-worker.log", queues="cpu", hooks=True).wait_ready()
+    yield worker
+    log = worker.stop()
+    assert "Traceback" not in log, log[-5000:]
+
+
+@pytest.fixture
+def media(shared, settings) -> Path:
+    settings.MEDIA_ROOT = shared["media"]
+    return shared["media"]
+
+
+@pytest.fixture
+def active_model(media, tiny_model_dir) -> ModelVersion:
+    from webapp.detection.services import import_model_version
+
+    return import_model_version(None, tiny_model_dir, name="tiny", activate=True, from_import_root=False)
+
+
+def wait_for(check: Callable[[], object], timeout: float = 240, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}")
+
+
+def upload(client, cohort_id: int, phantoms, indices: list[int] | None = None) -> list[int]:
+    dirs = phantoms.series_dirs if indices is None else [phantoms.series_dirs[i] for i in indices]
+    zipped = SimpleUploadedFile("cohort.zip", zip_folder(dirs, phantoms.root))
+    r = client.post(f"/api/cohorts/{cohort_id}/upload/", {"file": [zipped]}, format="multipart")
+    assert r.status_code == 200, r.content[:300]
+    return r.json()["study_ids"]
+
+
+def test_upload_detection_results_and_maps_through_the_worker(
+    world, api, phantoms, main_worker, active_model
+):
+    coordinator = api(world.coordinator)
+    study_ids = upload(coordinator, world.cohort_a.pk, phantoms)
+    assert len(study_ids) == 3
+
+    def all_done():
+        rows = coordinator.get(f"/api/jobs/?cohort={world.cohort_a.pk}").json()["results"]
+        assert not [r for r in rows if r["status"] in {"failed", "cancelled"}], rows
+        return rows if len(rows) == 3 and all(r["status"] == "done" for r in rows) else None
+
+    jobs = wait_for(all_done, what="three detection jobs done by the worker")
+    for job in jobs:
+        assert job["worker"].startswith(main_worker.name) and job["device"] == "cpu" and job["queue"] == "cpu"
+        assert job["progress"] == 1.0 and job["attempts"] == 1 and job["result"] is not None
+        assert job["timings"]["total"] > 0 and "global" in job["timings"]
+    one = api(world.radiologist).get(f"/api/studies/{study_ids[0]}/result/").json()
+    assert one["model_version"]["name"] == "tiny" and np.isfinite(one["fused_score"]) and one["peaks"]
+    shape = tuple(one["grid"]["shape_zyx"])
+    for kind, info in one["maps"].items():
+        r = api(world.radiologist).get(info["url"])
+        raw = b"".join(r.streaming_content)
+        assert r.status_code == 200 and len(raw) == 2 * int(np.prod(shape)), kind
+        assert api(world.radiologist).get(info["url"], HTTP_IF_NONE_MATCH=r["ETag"]).status_code == 304
+    assert DetectionResult.objects.count() == 3
+
+
+def test_calibration_and_training_run_as_worker_jobs(world, api, phantoms, main_worker, media):
+    admin = api(world.admin)
+    # Training: a normal reference cohort of the two normal phantoms, one epoch, tiny settings.
+    normals = admin.post(
+        "/api/cohorts/", {"name": "normals", "purpose": "normal_reference"}, format="json"
+    ).json()
+    upload(admin, normals["id"], phantoms, [1, 2])
+    r = admin.post(
+        "/api/model-versions/train/",
+        {
+            "cohort": normals["id"],
+            "name": "trained-by-worker",
+            "epochs": 1,
+            "settings": tiny_settings_overrides(),
+            "activate": True,
+        },
+        format="json",
+    )
+    assert r.status_code == 202, r.content
+    training = wait_for(
+        lambda: (
+            (j := admin.get(f"/api/training-jobs/{r.json()['id']}/").json())["status"] in {"done", "failed"}
+            and j
+        ),
+        what="the training job",
+    )
+    assert training["status"] == "done", training
+    assert training["progress"] == 1.0 and training["worker"].startswith(main_worker.name)
+    version = admin.get(f"/api/model-versions/{training['model_version']}/").json()
+    assert version["status"] == "ready" and version["is_active"] and version["training"]["n_normals"] == 2
+
+    # Calibration with the model just trained, on the labelled phantom cohort.
+    calib = admin.post("/api/cohorts/", {"name": "calib", "purpose": "calibration"}, format="json").json()
+    upload(admin, calib["id"], phantoms)
+    labels = SimpleUploadedFile("labels.csv", phantoms.labels_csv.read_bytes())
+    assert (
+        admin.post(f"/api/cohorts/{calib['id']}/labels/", {"file": labels}, format="multipart").status_code
+        == 200
+    )
+    r = admin.post(f"/api/cohorts/{calib['id']}/calibrate/", {}, format="json")
+    assert r.status_code == 202, r.content
+    calibration = wait_for(
+        lambda: (
+            (c := admin.get(f"/api/calibrations/{r.json()['id']}/").json())["status"] in {"done", "failed"}
+            and c
+        ),
+        what="the calibration",
+    )
+    assert calibration["status"] == "done", calibration
+    assert calibration["model_version_name"] == "trained-by-worker"
+    assert all(0.0 <= calibration["auc"][b] <= 1.0 for b in ("global", "local", "fused"))
+    assert (calibration["n_normal"], calibration["n_abnormal"]) == (2, 1)
+    assert admin.get(calibration["roc_plot_url"]).status_code == 200
+
+
+def test_cancelling_a_running_job_stops_it_at_the_next_checkpoint(
+    world, api, phantoms, main_worker, active_model, shared
+):
+    pause = shared["root"] / "pause-main"
+    (pause / "pause-at-global").touch()
+    coordinator = api(world.coordinator)
+    upload(coordinator, world.cohort_a.pk, phantoms, [0])
+    marker = wait_for(lambda: next(iter(pause.glob("paused-DetectionJob-*")), None), what="the job to pause")
+    job_id = int(marker.name.split("-")[2])
+    r = coordinator.post(f"/api/jobs/{job_id}/cancel/")
+    assert r.status_code == 200 and r.json()["status"] == "running" and r.json()["cancel_requested"]
+    marker.unlink()  # let the worker go on: it stops at the next checkpoint
+    job = wait_for(
+        lambda: (j := coordinator.get(f"/api/jobs/{job_id}/").json())["status"] != "running" and j,
+        what="the job to stop",
+    )
+    assert job["status"] == "cancelled" and "stopped at local" in job["error"] and job["result"] is None
+    assert not DetectionResult.objects.filter(job_id=job_id).exists()
+
+
+def test_a_worker_killed_mid_job_leaves_it_to_another_worker_which_completes_it_once(
+    world, api, phantoms, active_model, shared, settings
+):
+    """SIGKILL while the job runs: the message was never acknowledged, so Redis hands it to
+    the next worker once the visibility timeout passes; the job is re-claimed and finished
+    there, and exactly one result exists."""
+    settings.DETECTION_QUEUE = "gpu"  # away from the main worker: these two workers own queue gpu
+    pause = shared["root"] / "pause-kill"
+    pause.mkdir()
+    (pause / "pause-at-global").touch()
+    fast_redelivery = {"CELERY_VISIBILITY_TIMEOUT": "4", "CELERY_UNACKED_RESTORE_INTERVAL": "1"}
+    env = worker_env(shared["root"] / "var", **shared["env"], **fast_redelivery)
+    first = Worker(
+        "doomed", {**env, "FS_TEST_PAUSE_DIR": str(pause)}, shared["root"] / "doomed.log", "gpu", hooks=True
+    )
+    first.wait_ready()
+    try:
+        upload(api(world.coordinator), world.cohort_a.pk, phantoms, [0])
+        marker = wait_for(
+            lambda: next(iter(pause.glob("paused-DetectionJob-*")), None), what="the job to start"
+        )
+        job = DetectionJob.objects.get(pk=int(marker.name.split("-")[2]))
+        assert (job.status, job.attempts, job.stage, job.queue) == ("running", 1, "global", "gpu")
+        assert job.worker.startswith(first.name)
+    finally:
+        first.kill()
+    assert first.proc.returncode == -9
+    marker.unlink()
+    second = Worker("rescuer", env, shared["root"] / "rescuer.log", "gpu").wait_ready()
+    try:
+        done = wait_for(
+            lambda: DetectionJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).first(),
+            timeout=180,
+            what="the job to be completed by the second worker",
+        )
+        time.sleep(3)  # a further redelivery, if there were one, would show up now
+        done.refresh_from_db()
+    finally:
+        log = second.stop()
+    assert done.status == "done", (done.error, log[-3000:])
+    assert done.attempts == 2 and done.worker.startswith(second.name)
+    assert DetectionResult.objects.filter(job=done).count() == 1
+    assert DetectionResult.objects.filter(study=done.study).count() == 1
+    result_dirs = sorted(p.name for p in (shared["media"] / "results" / f"job-{done.pk}").iterdir())
+    assert result_dirs == ["attempt-2"]
+    assert "Traceback" not in log, log[-3000:]

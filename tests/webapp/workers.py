@@ -1,0 +1,84 @@
+"""Real ``celery -A webapp worker`` processes for tests: start, wait until ready, stop, kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Settings the test process may carry that a worker must not inherit unless given explicitly.
+SETTINGS_VARS = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "CELERY_BROKER_KEY_PREFIX",
+    "DJANGO_SETTINGS_MODULE",
+    "DJANGO_ENV",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DEBUG",
+    "MEDIA_ROOT",
+    "STATIC_ROOT",
+    "FUSIONSCREEN_VAR_DIR",
+    "FS_TEST_PAUSE_DIR",
+)
+
+
+def worker_env(var_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARS}
+    env["FUSIONSCREEN_VAR_DIR"] = str(var_dir)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+class Worker:
+    """One worker process (solo pool: one job at a time, in the worker process itself)."""
+
+    def __init__(self, name: str, env: dict[str, str], log: Path, queues: str = "cpu", hooks: bool = False):
+        self.name = f"{name}-{uuid.uuid4().hex[:6]}"
+        self.log = log
+        args = [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queues, "--pool", "solo"]
+        args += ["-n", f"{self.name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+        if hooks:
+            args += ["--include", "tests.webapp.worker_hooks"]
+        self._out = log.open("a")
+        self.proc = subprocess.Popen(
+            args, cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait_ready(self, timeout: float = 180) -> Worker:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.output():
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker {self.name} exited:\n{self.output()}")
+            time.sleep(0.2)
+        raise TimeoutError(f"worker {self.name} not ready after {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no acknowledgement, nothing written."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self._out.close()
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        return self.output()

@@ -1,0 +1,1 @@
+"""Detection: model versions, detection jobs and results, training jobs and calibrations."""

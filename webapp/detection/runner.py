@@ -1,0 +1,572 @@
+"""The worker's side of a job: claim the row, call the detector, save the rows.
+
+Exactly-once results without trusting the broker: every delivery of a task *claims* its job
+(status running, ``attempts`` + 1, row locked), and only the latest claimant may finish it. A
+worker killed mid-job leaves the row running; the redelivered task claims it again and does the
+work; a slow worker that lost its claim throws its work away. A result row is unique per job
+(and per study and model version), so no path can store two.
+
+Long work is cut into named stages; at each one (a checkpoint) the worker stores progress,
+stops if its claim was taken over, and stops cleanly if a cancel was requested.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import Count
+from django.utils import timezone
+
+import detector.train as detector_train
+from detector.cohort import CohortEntry
+from detector.io import read_volume
+from detector.model import FusionModel
+from detector.pipeline import Timer
+from detector.score import score_volume
+from detector.settings import ModelSettings
+from webapp.accounts.services import audit
+from webapp.cohorts.models import CohortStudy
+from webapp.detection import maps
+from webapp.detection.calibration import NotCalibratable, calibration_metrics, write_roc_plot
+from webapp.detection.models import (
+    Calibration,
+    DetectionJob,
+    DetectionResult,
+    Job,
+    JobStatus,
+    ModelVersion,
+    TrainingJob,
+)
+from webapp.detection.selectors import labelled_studies
+from webapp.detection.services import after_job_ended, describe_model_dir, file_sha256, make_active
+from webapp.detection.signals import job_stage
+from webapp.studies.models import Series, Study
+
+log = logging.getLogger(__name__)
+
+# Errors worth another try: the database or broker blinked, the GPU was momentarily full.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    torch.OutOfMemoryError,
+)
+
+# Where a detection job is when it enters each stage (the detector's Timer stages + ours).
+DETECTION_PROGRESS = {
+    "load_model": 0.02,
+    "read": 0.05,
+    "resample": 0.15,
+    "lung_mask": 0.25,
+    "global": 0.45,
+    "local": 0.65,
+    "fusion": 0.85,
+    "write_maps": 0.9,
+    "save": 0.97,
+}
+
+
+class Cancelled(Exception):
+    """A cancel was requested; the job stops at this checkpoint."""
+
+
+class ClaimLost(Exception):
+    """Another delivery claimed the job (or it ended) while this one worked: drop the work."""
+
+
+class TransientFailure(Exception):
+    """A retryable error; the task decides between a retry and giving up."""
+
+    def __init__(self, attempt: int, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.attempt = attempt
+        self.cause = cause
+
+
+class NoCTSeries(ValueError):
+    pass
+
+
+# --- claiming and finishing ------------------------------------------------------------------
+def claim(model: type[Job], job_id: int, worker: str) -> Job | None:
+    """Take the job for this delivery, or None when there is nothing to do (gone, finished,
+    cancelled, or given up after too many lost workers)."""
+    with transaction.atomic():
+        job = model.objects.select_for_update().filter(pk=job_id).first()
+        if job is None:
+            log.warning(
+                "%s %s does not exist (deleted, or from another database): nothing to do",
+                model.__name__,
+                job_id,
+            )
+            return None
+        if job.is_terminal:
+            log.info("%s %s is %s already: nothing to do", model.__name__, job_id, job.status)
+            return None
+        if job.cancel_requested:
+            job.transition_to(
+                JobStatus.CANCELLED, stage="cancelled", error=job.error or "cancelled before it started"
+            )
+            after_job_ended(job)
+            return None
+        if job.attempts >= settings.DETECTION_MAX_ATTEMPTS:
+            job.transition_to(
+                JobStatus.FAILED,
+                stage="given up",
+                error=f"gave up after {job.attempts} attempts: its worker was lost each time "
+                "(killed, out of memory or past the hard time limit)",
+            )
+            after_job_ended(job)
+            audit(None, f"{model._meta.model_name}.failed", job, details={"error": job.error})
+            return None
+        job.transition_to(
+            JobStatus.RUNNING,
+            attempts=job.attempts + 1,
+            worker=worker[:255],
+            started_at=timezone.now(),
+            progress=0.0,
+            stage="starting",
+            error="",
+        )
+    return job
+
+
+@contextmanager
+def owned(model: type[Job], job_id: int, attempt: int) -> Iterator[Job]:
+    """The job row, locked, if this attempt still owns it; ClaimLost otherwise."""
+    with transaction.atomic():
+        job = model.objects.select_for_update().get(pk=job_id)
+        if job.status != JobStatus.RUNNING or job.attempts != attempt:
+            raise ClaimLost
+        yield job
+
+
+def end(model: type[Job], job_id: int, attempt: int, status: str, message: str) -> None:
+    """Move an owned running job to failed or cancelled, with the reason."""
+    with owned(model, job_id, attempt) as job:
+        job.transition_to(status, error=message[:4000], stage=status)
+        after_job_ended(job)
+        audit(None, f"{model._meta.model_name}.{status}", job, details={"error": message[:500]})
+
+
+def requeue(model: type[Job], job_id: int, attempt: int, message: str) -> None:
+    """Back to queued while a retry waits (the retry's delivery claims it again)."""
+    with owned(model, job_id, attempt) as job:
+        job.transition_to(JobStatus.QUEUED, error=message[:4000], stage="waiting to retry")
+
+
+def settle(model: type[Job], job_id: int, attempt: int, exc: BaseException) -> str:
+    """Record how a job attempt ended on an exception; re-raise what the task must handle."""
+    try:
+        if isinstance(exc, ClaimLost):
+            log.info("%s %s attempt %s was superseded; its work is dropped", model.__name__, job_id, attempt)
+            return "superseded"
+        if isinstance(exc, Cancelled):
+            end(model, job_id, attempt, JobStatus.CANCELLED, f"cancelled on request (stopped at {exc})")
+            return "cancelled"
+        if isinstance(exc, SoftTimeLimitExceeded):
+            end(model, job_id, attempt, JobStatus.FAILED, "stopped: the job ran past its time limit")
+            return "failed"
+        if isinstance(exc, TRANSIENT_ERRORS):
+            raise TransientFailure(attempt, exc) from exc
+        if isinstance(exc, Exception):
+            log.exception("%s %s failed", model.__name__, job_id, exc_info=exc)
+            message = str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+            end(model, job_id, attempt, JobStatus.FAILED, message or type(exc).__name__)
+            return "failed"
+    except ClaimLost:
+        return "superseded"
+    raise exc  # SystemExit, KeyboardInterrupt: the worker is going down; the message is redelivered
+
+
+class Checkpoints:
+    """Called at every stage: store progress, honour a cancel, notice a lost claim."""
+
+    def __init__(self, model: type[Job], job_id: int, attempt: int) -> None:
+        self.model, self.job_id, self.attempt = model, job_id, attempt
+
+    def __call__(self, stage: str, progress: float | None = None) -> None:
+        row = (
+            self.model.objects.filter(pk=self.job_id).values("status", "attempts", "cancel_requested").first()
+        )
+        if row is None or row["status"] != JobStatus.RUNNING or row["attempts"] != self.attempt:
+            raise ClaimLost
+        if row["cancel_requested"]:
+            raise Cancelled(stage)
+        fields: dict[str, Any] = {"stage": stage[:100]}
+        if progress is not None:
+            fields["progress"] = min(max(float(progress), 0.0), 1.0)
+        self.model.objects.filter(pk=self.job_id, attempts=self.attempt, status=JobStatus.RUNNING).update(
+            **fields
+        )
+        job_stage.send(
+            sender=self.model, job_id=self.job_id, attempt=self.attempt, stage=stage, progress=progress
+        )
+
+
+class CheckpointTimer(Timer):
+    """The detector's stage timer, with a checkpoint as each stage starts."""
+
+    def __init__(self, checkpoint: Callable[[str, float | None], None], progress: dict[str, float]) -> None:
+        super().__init__()
+        self.checkpoint = checkpoint
+        self._progress = progress
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.checkpoint(name, self._progress.get(name))
+        with super().stage(name):
+            yield
+
+
+# --- shared pieces ---------------------------------------------------------------------------
+_MODELS: dict[tuple[int, str], FusionModel] = {}
+
+
+def load_model(version: ModelVersion) -> FusionModel:
+    """The version's model, kept in memory between jobs (one model per worker process)."""
+    key = (version.pk, version.model_sha256)
+    model = _MODELS.get(key)
+    if model is None:
+        _MODELS.clear()
+        if version.model_sha256 and file_sha256(version.path / "model.pt") != version.model_sha256:
+            raise ValueError(
+                f"model version {version.name!r}: model.pt does not match the checksum recorded at import; "
+                "import the model again"
+            )
+        model = FusionModel.load(version.path, settings.DETECTION_DEVICE)
+        _MODELS[key] = model
+    return model
+
+
+def ct_series(study: Study) -> Series:
+    """The study's CT series with the most images (scouts and other modalities are skipped)."""
+    series = (
+        study.series.filter(modality="CT")
+        .annotate(n_images=Count("instances"))
+        .order_by("-n_images", "series_number", "id")
+        .first()
+    )
+    if series is None:
+        raise NoCTSeries(f"study {study.study_instance_uid} has no CT series: detection reads chest CT only")
+    return series
+
+
+def _seconds(timer: Timer, started: float) -> dict[str, float]:
+    out = {k: round(v, 3) for k, v in timer.seconds.items()}
+    out["total"] = round(time.perf_counter() - started, 3)
+    return out
+
+
+# --- detection -------------------------------------------------------------------------------
+def run_detection(job_id: int, worker: str) -> str:
+    """Score one study: claim, read the CT, run the detector, store maps and the result row."""
+    job = claim(DetectionJob, job_id, worker)
+    if job is None:
+        return "skipped"
+    attempt = job.attempts
+    started = time.perf_counter()
+    timer = CheckpointTimer(Checkpoints(DetectionJob, job.pk, attempt), DETECTION_PROGRESS)
+    relative = Path("results") / f"job-{job.pk}" / f"attempt-{attempt}"
+    out_dir = Path(settings.MEDIA_ROOT) / relative
+    try:
+        series = ct_series(job.study)
+        with timer.stage("load_model"):
+            model = load_model(job.model_version)
+        with timer.stage("read"):
+            volume = read_volume(series.folder, series.series_instance_uid)
+        scored = score_volume(model, volume, timer)
+        with timer.stage("write_maps"):
+            out_dir.mkdir(parents=True, exist_ok=True)
+            stored = {
+                kind: maps.write_map(out_dir, kind, arr)
+                for kind, arr in scored.maps_on_ct_grid(volume).items()
+            }
+        timer.checkpoint("save", DETECTION_PROGRESS["save"])
+        try:
+            with owned(DetectionJob, job.pk, attempt) as locked:
+                if locked.cancel_requested:
+                    raise Cancelled("save")
+                result = DetectionResult.objects.create(
+                    job=locked,
+                    study_id=locked.study_id,
+                    model_version_id=locked.model_version_id,
+                    series_instance_uid=series.series_instance_uid,
+                    global_score=scored.global_score,
+                    local_score=scored.local_score,
+                    fused_score=scored.fused_score,
+                    local_normality=scored.local_normality,
+                    view_scores=scored.view_scores,
+                    n_cubes=scored.n_cubes,
+                    peaks=[p.to_dict() for p in scored.peaks],
+                    grid={"shape_zyx": list(volume.shape), **volume.geometry.to_dict()},
+                    maps_directory=relative.as_posix(),
+                    maps=stored,
+                )
+                locked.transition_to(
+                    JobStatus.DONE,
+                    progress=1.0,
+                    stage="done",
+                    timings=_seconds(timer, started),
+                    device=str(model.device),
+                )
+                audit(
+                    None,
+                    "detectionjob.done",
+                    locked,
+                    details={"result": result.pk, "fused_score": scored.fused_score, "worker": worker},
+                )
+        except IntegrityError:
+            raise ClaimLost from None  # a result for this job or study+version is stored already
+    except BaseException as exc:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return settle(DetectionJob, job.pk, attempt, exc)
+    # Earlier attempts of this job (their workers were lost) may have left partial maps behind.
+    for sibling in out_dir.parent.iterdir():
+        if sibling != out_dir:
+            shutil.rmtree(sibling, ignore_errors=True)
+    return "done"
+
+
+# --- training --------------------------------------------------------------------------------
+# The progress bars detector.train opens, in order; each is a quarter of the job's progress.
+TRAINING_PHASES = (
+    "read + lung mask",
+    "global coreset banks",
+    "local contrastive training",
+    "local normal bank",
+)
+
+
+class _TrainingBars:
+    """Stands in for tqdm inside detector.train: each bar update becomes a checkpoint."""
+
+    def __init__(self, checkpoint: Checkpoints) -> None:
+        self.checkpoint = checkpoint
+        self.opened = 0
+
+    def __call__(self, iterable: Any = None, total: int | None = None, desc: str = "", **kwargs: Any) -> _Bar:
+        phase = TRAINING_PHASES.index(desc) if desc in TRAINING_PHASES else self.opened
+        self.opened += 1
+        return _Bar(self.checkpoint, iterable, total, desc or "training", phase)
+
+
+class _Bar:
+    def __init__(
+        self, checkpoint: Checkpoints, iterable: Any, total: int | None, desc: str, phase: int
+    ) -> None:
+        self.checkpoint, self.iterable, self.desc, self.phase = checkpoint, iterable, desc, phase
+        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
+        self.n = 0
+        self.postfix = ""
+        self._report()
+
+    def _report(self) -> None:
+        within = min(self.n / self.total, 1.0) if self.total else 0.0
+        progress = 0.02 + 0.93 * (min(self.phase, len(TRAINING_PHASES) - 1) + within) / len(TRAINING_PHASES)
+        count = f" {self.n}/{self.total}" if self.total else ""
+        self.checkpoint(f"{self.desc}{count}{self.postfix}", progress)
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.iterable:
+            yield item
+            self.update()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self._report()
+
+    def set_postfix(self, **values: Any) -> None:
+        self.postfix = " (" + ", ".join(f"{k} {v}" for k, v in values.items()) + ")"
+
+    def close(self) -> None:
+        pass
+
+
+@contextmanager
+def _training_progress(bars: _TrainingBars) -> Iterator[None]:
+    """detector.train reports progress only through tqdm bars (it has no callback), so the bars
+    are swapped for checkpoints while it runs. Safe because a worker process runs one task at a
+    time (prefork or solo pool); without tqdm there the job still trains, with coarse progress."""
+    original = getattr(detector_train, "tqdm", None)
+    if original is None:
+        yield
+        return
+    detector_train.tqdm = bars
+    try:
+        yield
+    finally:
+        detector_train.tqdm = original
+
+
+def training_entries(job: TrainingJob) -> list[CohortEntry]:
+    """The cohort's studies as the detector's cohort entries (each study's CT series folder)."""
+    links = (
+        CohortStudy.objects.filter(cohort_id=job.cohort_id)
+        .select_related("study__patient")
+        .order_by("study_id")
+    )
+    entries = []
+    for link in links:
+        series = ct_series(link.study)
+        entries.append(
+            CohortEntry(series.folder, link.study.patient.patient_id, link.study.study_instance_uid, "normal")
+        )
+    return entries
+
+
+def run_training(job_id: int, worker: str) -> str:
+    """Train a model version on its normal reference cohort and register the model directory."""
+    job = claim(TrainingJob, job_id, worker)
+    if job is None:
+        return "skipped"
+    attempt = job.attempts
+    started = time.perf_counter()
+    checkpoint = Checkpoints(TrainingJob, job.pk, attempt)
+    relative = Path("models") / uuid.uuid4().hex
+    out_dir = Path(settings.MEDIA_ROOT) / relative
+    try:
+        if job.cohort_id is None:
+            raise ValueError("the training cohort was deleted")
+        checkpoint("reading the cohort", 0.01)
+        entries = training_entries(job)
+        model_settings = ModelSettings().with_overrides(
+            {k: tuple(v) if isinstance(v, list) else v for k, v in job.settings_overrides.items()}
+        )
+        with _training_progress(_TrainingBars(checkpoint)):
+            model = detector_train.train(
+                entries, model_settings, settings.DETECTION_DEVICE, job.epochs, progress=True, log=log.info
+            )
+        cohort = job.cohort
+        model.meta["training"]["cohort"] = f"FusionScreen cohort {cohort.pk}: {cohort.name}"
+        checkpoint("saving the model", 0.97)
+        model.save(out_dir)
+        files = describe_model_dir(out_dir, load=False)
+        with owned(TrainingJob, job.pk, attempt) as locked:
+            if locked.cancel_requested:
+                raise Cancelled("save")
+            version = ModelVersion.objects.select_for_update().get(pk=locked.model_version_id)
+            version.status = ModelVersion.Status.READY
+            version.directory = relative.as_posix()
+            version.model_sha256 = files.sha256
+            version.detector_version = files.detector_version
+            version.detector_settings = files.detector_settings
+            version.meta = files.meta
+            version.save()
+            timings = {
+                **model.meta["training"].get("seconds", {}),
+                "total": round(time.perf_counter() - started, 3),
+            }
+            locked.transition_to(
+                JobStatus.DONE, progress=1.0, stage="done", timings=timings, device=str(model.device)
+            )
+            audit(None, "trainingjob.done", locked, details={"model_version": version.name, "worker": worker})
+            if locked.activate_when_done:
+                make_active(None, version)
+    except BaseException as exc:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        return settle(TrainingJob, job.pk, attempt, exc)
+    return "done"
+
+
+# --- calibration -----------------------------------------------------------------------------
+def run_calibration(calibration_id: int, worker: str) -> str:
+    """Score every labelled study of the calibration cohort (reusing stored results of the same
+    model version), then ROC, AUC and operating points per branch and the ROC plot."""
+    calibration = claim(Calibration, calibration_id, worker)
+    if calibration is None:
+        return "skipped"
+    attempt = calibration.attempts
+    started = time.perf_counter()
+    checkpoint = Checkpoints(Calibration, calibration.pk, attempt)
+    relative = Path("calibrations") / f"calibration-{calibration.pk}" / f"attempt-{attempt}" / "roc.png"
+    plot = Path(settings.MEDIA_ROOT) / relative
+    try:
+        version = calibration.model_version
+        studies = labelled_studies(calibration.cohort)
+        stored = {
+            r.study_id: r
+            for r in DetectionResult.objects.filter(
+                model_version=version, study__in=[s.pk for s, _, _ in studies]
+            )
+        }
+        rows: list[dict[str, Any]] = []
+        model: FusionModel | None = None  # loaded only if a study has no stored result
+        for i, (study, label, lesion_type) in enumerate(studies):
+            checkpoint(f"scoring study {i + 1} of {len(studies)}", 0.02 + 0.9 * i / max(len(studies), 1))
+            row: dict[str, Any] = {
+                "study_id": study.pk,
+                "study_instance_uid": study.study_instance_uid,
+                "patient_id": study.patient.patient_id,
+                "label": label,
+                "lesion_type": lesion_type,
+            }
+            result = stored.get(study.pk)
+            if result is not None:
+                row |= {
+                    "global_score": result.global_score,
+                    "local_score": result.local_score,
+                    "fused_score": result.fused_score,
+                    "source": f"detection result {result.pk}",
+                }
+            else:
+                try:
+                    series = ct_series(study)
+                    model = model or load_model(version)
+                    scored = score_volume(model, read_volume(series.folder, series.series_instance_uid))
+                    row |= {
+                        "global_score": scored.global_score,
+                        "local_score": scored.local_score,
+                        "fused_score": scored.fused_score,
+                        "source": "scored for this calibration",
+                    }
+                except (ValueError, OSError) as e:  # unreadable studies are reported, not hidden
+                    row["error"] = str(e) or type(e).__name__
+            rows.append(row)
+        checkpoint("ROC and operating points", 0.93)
+        try:
+            figures = calibration_metrics(rows)
+        except NotCalibratable as e:
+            raise ValueError(str(e)) from None
+        write_roc_plot(
+            rows,
+            plot,
+            f"{version.name} on {calibration.cohort.name}: {figures['n_abnormal']} abnormal vs {figures['n_normal']} normal",
+        )
+        with owned(Calibration, calibration.pk, attempt) as locked:
+            if locked.cancel_requested:
+                raise Cancelled("save")
+            locked.n_normal = figures["n_normal"]
+            locked.n_abnormal = figures["n_abnormal"]
+            locked.n_unreadable = sum(1 for r in rows if r.get("error"))
+            locked.auc = figures["auc"]
+            locked.roc = figures["roc"]
+            locked.operating_points = figures["operating_points"]
+            locked.per_study = rows
+            locked.roc_plot = relative.as_posix()
+            locked.save()
+            device = model.device if model is not None else "none (stored results only)"
+            locked.transition_to(
+                JobStatus.DONE,
+                progress=1.0,
+                stage="done",
+                timings={"total": round(time.perf_counter() - started, 3)},
+                device=str(device),
+            )
+            audit(None, "calibration.done", locked, details={"auc": figures["auc"], "worker": worker})
+    except BaseException as exc:
+        shutil.rmtree(plot.parent, ignore_errors=True)
+        return settle(Calibration, calibration.pk, attempt, exc)
+    return "done"

@@ -1,0 +1,85 @@
+"""Celery tasks: primary keys in, rows out. The work is in ``runner``; here only what Celery
+decides: delivery guarantees, time limits and retries with backoff.
+
+acks_late + reject_on_worker_lost: a message is acknowledged only when its task returns, so a
+worker that dies mid-job leaves it to be delivered again (the job row makes that safe).
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+
+from celery import Task, shared_task
+from django.conf import settings
+
+from webapp.detection import runner
+from webapp.detection.models import Calibration, DetectionJob, Job, TrainingJob
+
+_LONG = {"acks_late": True, "reject_on_worker_lost": True, "bind": True}
+
+
+def backoff_seconds(retries: int) -> int:
+    """Exponential backoff with jitter, capped at 10 minutes."""
+    base = settings.DETECTION_RETRY_BACKOFF_S * (2**retries)
+    return int(min(base, 600) * random.uniform(0.8, 1.2)) + 1
+
+
+def _run(task: Task, model: type[Job], work, job_id: int) -> str:
+    worker = task.request.hostname or socket.gethostname()
+    try:
+        return work(job_id, worker)
+    except runner.TransientFailure as failure:
+        tries = task.request.retries + 1
+        try:
+            if task.request.retries >= task.max_retries:
+                runner.end(
+                    model, job_id, failure.attempt, "failed", f"gave up after {tries} tries: {failure}"
+                )
+                return "failed"
+            countdown = backoff_seconds(task.request.retries)
+            runner.requeue(
+                model,
+                job_id,
+                failure.attempt,
+                f"{failure}; retry {tries} of {task.max_retries} in {countdown} s",
+            )
+        except runner.ClaimLost:
+            return "superseded"
+        raise task.retry(countdown=countdown, exc=failure.cause) from failure
+
+
+@shared_task(
+    name="detection.run_detection_job",
+    max_retries=settings.DETECTION_MAX_RETRIES,
+    soft_time_limit=settings.DETECTION_SOFT_TIME_LIMIT,
+    time_limit=settings.DETECTION_TIME_LIMIT,
+    **_LONG,
+)
+def run_detection_job(self: Task, *, job_id: int) -> str:
+    """Score one study with one model version (a DetectionJob)."""
+    return _run(self, DetectionJob, runner.run_detection, job_id)
+
+
+@shared_task(
+    name="detection.train_model_version",
+    max_retries=settings.DETECTION_MAX_RETRIES,
+    soft_time_limit=settings.TRAINING_SOFT_TIME_LIMIT,
+    time_limit=settings.TRAINING_TIME_LIMIT,
+    **_LONG,
+)
+def train_model_version(self: Task, *, training_job_id: int) -> str:
+    """Train a model version from a normal reference cohort (a TrainingJob)."""
+    return _run(self, TrainingJob, runner.run_training, training_job_id)
+
+
+@shared_task(
+    name="detection.run_calibration",
+    max_retries=settings.DETECTION_MAX_RETRIES,
+    soft_time_limit=settings.CALIBRATION_SOFT_TIME_LIMIT,
+    time_limit=settings.CALIBRATION_TIME_LIMIT,
+    **_LONG,
+)
+def run_calibration(self: Task, *, calibration_id: int) -> str:
+    """Calibrate a model version on a labelled cohort (a Calibration)."""
+    return _run(self, Calibration, runner.run_calibration, calibration_id)

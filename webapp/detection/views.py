@@ -1,0 +1,488 @@
+"""Detection API: model versions, training jobs, detection jobs, results and maps, calibrations.
+
+Thin: parse, call the service, serialize. Roles are checked per action (403); objects come
+from querysets limited to what the user sees (404 for the rest).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from webapp.api.permissions import ActionPermissions, MethodPermissions
+from webapp.cohorts.models import Cohort
+from webapp.cohorts.selectors import visible_cohorts
+from webapp.detection import maps, services
+from webapp.detection.models import Calibration, DetectionJob, DetectionResult, ModelVersion, TrainingJob
+from webapp.detection.selectors import (
+    active_model_version,
+    latest_calibration,
+    visible_calibrations,
+    visible_jobs,
+    visible_model_versions,
+    visible_results,
+    visible_training_jobs,
+)
+from webapp.detection.serializers import (
+    CalibrateRequestSerializer,
+    CalibrationSerializer,
+    CalibrationSummarySerializer,
+    DetectionJobSerializer,
+    DetectionResultSerializer,
+    ImportModelRequestSerializer,
+    LaunchSerializer,
+    ModelVersionSerializer,
+    ResultSummarySerializer,
+    TrainingJobSerializer,
+    TrainRequestSerializer,
+)
+
+_COHORT_PARAM = OpenApiParameter("cohort", OpenApiTypes.INT, description="only this cohort's studies")
+
+
+def _cohort_from_query(request: Request) -> Cohort | None:
+    """The ``?cohort=`` filter, 404 when it is not a cohort the user sees."""
+    raw = request.query_params.get("cohort")
+    if raw is None:
+        return None
+    try:
+        return visible_cohorts(request.user).get(pk=int(raw))
+    except (ValueError, OverflowError, Cohort.DoesNotExist):
+        raise Http404("no such cohort") from None
+
+
+def _launch_body(result: services.LaunchResult) -> dict[str, Any]:
+    return {
+        "model_version": result.model_version,
+        "created_count": len(result.created),
+        "existing_count": len(result.existing),
+        "jobs": [*result.created, *result.existing],
+    }
+
+
+# --- model versions and training -------------------------------------------------------------
+@extend_schema_view(list=extend_schema(tags=["models"]), retrieve=extend_schema(tags=["models"]))
+class ModelVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = ModelVersionSerializer
+    permission_classes = [ActionPermissions]
+    action_permissions = {
+        "list": ("detection.view_modelversion",),
+        "retrieve": ("detection.view_modelversion",),
+        "import_model": ("detection.import_modelversion",),
+        "train": ("detection.train_modelversion", "cohorts.view_cohort"),
+        "activate": ("detection.activate_modelversion",),
+    }
+    filterset_fields = ["status", "is_active"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self) -> QuerySet[ModelVersion]:
+        return visible_model_versions(self.request.user).select_related("created_by", "training_job")
+
+    @extend_schema(
+        request=ImportModelRequestSerializer,
+        responses={201: ModelVersionSerializer},
+        tags=["models"],
+        description="Register a detector model directory (model.pt + model.json) found under "
+        "MODEL_IMPORT_ROOT; the files are copied into the site's media.",
+    )
+    @action(detail=False, methods=["post"], url_path="import")
+    def import_model(self, request: Request) -> Response:
+        body = ImportModelRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = services.import_model_version(
+            request.user,
+            body.validated_data["directory"],
+            name=body.validated_data["name"],
+            activate=body.validated_data["activate"],
+        )
+        data = ModelVersionSerializer(version, context=self.get_serializer_context()).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=TrainRequestSerializer,
+        responses={202: TrainingJobSerializer},
+        tags=["models"],
+        description="Train a model version from a normal reference cohort on a worker; follow "
+        "the returned training job.",
+    )
+    @action(detail=False, methods=["post"])
+    def train(self, request: Request) -> Response:
+        body = TrainRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        cohort = visible_cohorts(request.user).get(pk=data["cohort"])
+        job = services.launch_training(
+            request.user,
+            cohort,
+            name=data["name"],
+            epochs=data["epochs"],
+            settings_overrides=data["settings"],
+            activate=data["activate"],
+        )
+        return Response(TrainingJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: ModelVersionSerializer}, tags=["models"])
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: str | None = None) -> Response:
+        version = services.activate_model_version(request.user, self.get_object())
+        return Response(ModelVersionSerializer(version, context=self.get_serializer_context()).data)
+
+
+class _JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = [ActionPermissions]
+    filterset_fields = ["status"]
+    ordering_fields = ["created_at", "id", "status"]
+    ordering = ["-created_at", "-id"]
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        job = services.cancel_job(request.user, self.get_object())
+        return Response(self.get_serializer(job).data)
+
+
+@extend_schema_view(
+    list=extend_schema(tags=["models"]),
+    retrieve=extend_schema(tags=["models"]),
+    cancel=extend_schema(
+        request=None, tags=["models"], description="Cancel a queued or running training job."
+    ),
+)
+class TrainingJobViewSet(_JobViewSet):
+    serializer_class = TrainingJobSerializer
+    action_permissions = {
+        "list": ("detection.view_trainingjob",),
+        "retrieve": ("detection.view_trainingjob",),
+        "cancel": ("detection.view_trainingjob", "detection.train_modelversion"),
+    }
+
+    def get_queryset(self) -> QuerySet[TrainingJob]:
+        return visible_training_jobs(self.request.user).select_related("model_version", "requested_by")
+
+
+# --- detection jobs --------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            _COHORT_PARAM,
+            OpenApiParameter("study", OpenApiTypes.INT, description="only this study's jobs"),
+        ],
+        tags=["detection"],
+    ),
+    retrieve=extend_schema(tags=["detection"]),
+    cancel=extend_schema(
+        request=None,
+        tags=["detection"],
+        description="Cancel a detection job: a queued one at once, a running one at its next checkpoint.",
+    ),
+)
+class DetectionJobViewSet(_JobViewSet):
+    serializer_class = DetectionJobSerializer
+    action_permissions = {
+        "list": ("detection.view_detectionjob",),
+        "retrieve": ("detection.view_detectionjob",),
+        "cancel": ("detection.view_detectionjob", "detection.launch_detection"),
+    }
+
+    def get_queryset(self) -> QuerySet[DetectionJob]:
+        qs = visible_jobs(self.request.user).select_related(
+            "study", "model_version", "requested_by", "result"
+        )
+        if self.action == "list":
+            cohort = _cohort_from_query(self.request)
+            if cohort is not None:
+                qs = qs.filter(study__cohort_links__cohort=cohort)
+            study = self.request.query_params.get("study")
+            if study is not None:
+                if not study.isdigit():
+                    raise Http404("study must be a study id")
+                qs = qs.filter(study_id=int(study))
+        return qs
+
+
+class CohortDetectView(APIView):
+    permission_classes = [MethodPermissions]
+    method_permissions = {"POST": ("cohorts.view_cohort", "detection.launch_detection")}
+
+    @extend_schema(
+        request=None,
+        responses={202: LaunchSerializer},
+        tags=["detection"],
+        description="Queue detection with the active model version for every study of the cohort; "
+        "studies with a queued, running or finished job for that version keep it.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        cohort = visible_cohorts(request.user).get(pk=pk)
+        result = services.launch_detection_for_cohort(request.user, cohort)
+        return Response(LaunchSerializer(_launch_body(result)).data, status=status.HTTP_202_ACCEPTED)
+
+
+class StudyDetectView(APIView):
+    permission_classes = [MethodPermissions]
+    method_permissions = {"POST": ("studies.view_study", "detection.launch_detection")}
+
+    @extend_schema(
+        request=None,
+        responses={202: LaunchSerializer},
+        tags=["detection"],
+        description="Queue detection of one study with the active model version.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        result = services.launch_detection_for_study(request.user, pk)
+        return Response(LaunchSerializer(_launch_body(result)).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- results and maps ------------------------------------------------------------------------
+_RESULT_PARAMS = [
+    OpenApiParameter("result", OpenApiTypes.INT, description="a specific result of this study"),
+    OpenApiParameter("model_version", OpenApiTypes.INT, description="the result of this model version"),
+]
+
+
+def _int_param(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise Http404(f"{name} must be an id")
+    return int(raw)
+
+
+def _find_result(request: Request, pk: int) -> DetectionResult:
+    try:
+        return services.view_result(
+            request.user,
+            pk,
+            result_id=_int_param(request, "result"),
+            model_version_id=_int_param(request, "model_version"),
+        )
+    except DetectionResult.DoesNotExist:
+        raise NotFound(
+            "no detection result for this study yet: launch detection or wait for its job"
+        ) from None
+
+
+class StudyResultView(APIView):
+    permission_classes = [MethodPermissions]
+    method_permissions = {"GET": ("studies.view_study", "detection.view_detectionresult")}
+
+    @extend_schema(
+        parameters=_RESULT_PARAMS,
+        responses={200: DetectionResultSerializer},
+        tags=["detection"],
+        description="The study's detection result (the active model's, else the newest): three "
+        "patient scores (higher = more anomalous), peaks in LPS mm, the maps' grid and URLs, and "
+        "what the fused score means at the newest calibration's operating points.",
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        result = _find_result(request, pk)
+        context = {"request": request, "interpretation": services.result_interpretation(result)}
+        return Response(DetectionResultSerializer(result, context=context).data)
+
+
+def _csv(values: list[float] | list[int]) -> str:
+    return ",".join(repr(float(v)) if isinstance(v, float) else str(v) for v in values)
+
+
+class StudyMapView(APIView):
+    """One anomaly map as a raw typed array (format: webapp.detection.maps)."""
+
+    permission_classes = [MethodPermissions]
+    method_permissions = {"GET": ("studies.view_study", "detection.view_detectionresult")}
+
+    @extend_schema(
+        parameters=_RESULT_PARAMS,
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="uint16 little-endian, C order (z, y, x); value = X-Map-Offset + q * "
+                "X-Map-Scale. Sent with Content-Encoding: deflate when the client accepts it.",
+            ),
+            304: OpenApiResponse(description="not modified (If-None-Match)"),
+        },
+        tags=["detection"],
+    )
+    def get(self, request: Request, pk: int, kind: str) -> HttpResponse:
+        if kind not in maps.KINDS:
+            raise NotFound(f"maps are {', '.join(maps.KINDS)}")
+        result = _find_result(request, pk)
+        info = result.maps.get(kind)
+        path = result.maps_path / info["file"] if info else None
+        if path is None or not path.is_file():
+            raise NotFound(f"the {kind} map of this result is missing from storage")
+        deflate = "deflate" in request.headers.get("Accept-Encoding", "").lower()
+        etag = f'"{info["sha256"][:40]}{"-z" if deflate else ""}"'
+        grid = result.grid
+        headers = {
+            "ETag": etag,
+            # A URL naming its result never changes; the study's default result can (new model).
+            "Cache-Control": (
+                "private, max-age=31536000, immutable"
+                if "result" in request.query_params
+                else "private, no-cache"
+            ),
+            "Vary": "Accept-Encoding, Authorization, Cookie",
+            "X-Map-Kind": kind,
+            "X-Map-Dtype": info["dtype"],
+            "X-Map-Byte-Order": info["byte_order"],
+            "X-Map-Shape": _csv(grid["shape_zyx"]),
+            "X-Map-Spacing": _csv(grid["spacing_zyx_mm"]),
+            "X-Map-Origin": _csv(grid["origin_lps_mm"]),
+            "X-Map-Direction": _csv([v for row in grid["direction_zyx"] for v in row]),
+            "X-Map-Offset": repr(float(info["offset"])),
+            "X-Map-Scale": repr(float(info["scale"])),
+            "X-Result-Id": str(result.pk),
+            "X-Model-Version": str(result.model_version_id),
+        }
+        if etag in parse_etags(request.headers.get("If-None-Match", "")):
+            services.record_map_view(request.user, result, kind, 304)
+            response = HttpResponse(status=304)
+        elif deflate:
+            services.record_map_view(request.user, result, kind, 200)
+            response = FileResponse(path.open("rb"), content_type="application/octet-stream")
+            response["Content-Encoding"] = "deflate"
+            response["Content-Length"] = str(info["stored_bytes"])
+        else:
+            services.record_map_view(request.user, result, kind, 200)
+            response = StreamingHttpResponse(maps.iter_raw(path), content_type="application/octet-stream")
+            response["Content-Length"] = str(info["raw_bytes"])
+        for name, value in headers.items():
+            response[name] = value
+        return response
+
+
+@extend_schema_view(list=extend_schema(parameters=[_COHORT_PARAM], tags=["detection"]))
+class ResultViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Results with their fused score's call at each operating point, most anomalous first."""
+
+    serializer_class = ResultSummarySerializer
+    permission_classes = [ActionPermissions]
+    action_permissions = {"list": ("detection.view_detectionresult",)}
+    filterset_fields = ["model_version"]
+    ordering_fields = ["fused_score", "created_at", "id"]
+    ordering = ["-fused_score", "-id"]
+
+    def get_queryset(self) -> QuerySet[DetectionResult]:
+        qs = visible_results(self.request.user).select_related("study__patient", "model_version")
+        cohort = _cohort_from_query(self.request)
+        if cohort is not None:
+            qs = qs.filter(study__cohort_links__cohort=cohort)
+        return qs
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        points = {}
+        for version in ModelVersion.objects.filter(detection_results__in=self.get_queryset()).distinct():
+            calibration = latest_calibration(version)
+            if calibration is not None:
+                points[version.pk] = calibration.operating_points
+        context["operating_points"] = points
+        return context
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().list(request, *args, **kwargs)
+        rows = response.data.get("results", []) if isinstance(response.data, dict) else response.data
+        services.record_results_list_view(
+            request.user, [row["study"] for row in rows], dict(request.query_params)
+        )
+        return response
+
+
+# --- calibration -----------------------------------------------------------------------------
+@extend_schema_view(
+    list=extend_schema(tags=["calibration"]),
+    retrieve=extend_schema(tags=["calibration"]),
+    cancel=extend_schema(
+        request=None, tags=["calibration"], description="Cancel a queued or running calibration."
+    ),
+)
+class CalibrationViewSet(_JobViewSet):
+    action_permissions = {
+        "list": ("detection.view_calibration",),
+        "retrieve": ("detection.view_calibration",),
+        "latest": ("detection.view_calibration",),
+        "roc": ("detection.view_calibration",),
+        "cancel": ("detection.view_calibration", "detection.run_calibration"),
+    }
+    filterset_fields = ["status", "model_version", "cohort"]
+
+    def get_serializer_class(self):
+        return CalibrationSummarySerializer if self.action in {"list", "cancel"} else CalibrationSerializer
+
+    def get_queryset(self) -> QuerySet[Calibration]:
+        return visible_calibrations(self.request.user).select_related("model_version", "requested_by")
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        calibration = services.view_calibration(request.user, self.get_object())
+        return Response(CalibrationSerializer(calibration).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "model_version", OpenApiTypes.INT, description="default: the active model version"
+            )
+        ],
+        responses={200: CalibrationSerializer},
+        tags=["calibration"],
+        description="The newest finished calibration of a model version (the active one by default).",
+    )
+    @action(detail=False, methods=["get"])
+    def latest(self, request: Request) -> Response:
+        version_id = _int_param(request, "model_version")
+        version = (
+            ModelVersion.objects.filter(pk=version_id).first()
+            if version_id is not None
+            else active_model_version()
+        )
+        calibration = latest_calibration(version)
+        if calibration is None or not self.get_queryset().filter(pk=calibration.pk).exists():
+            raise NotFound("no finished calibration of this model version that you can see")
+        calibration = services.view_calibration(request.user, calibration)
+        return Response(CalibrationSerializer(calibration).data)
+
+    @extend_schema(
+        responses={(200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="ROC curves, PNG")},
+        tags=["calibration"],
+    )
+    @action(detail=True, methods=["get"], url_name="roc")
+    def roc(self, request: Request, pk: str | None = None) -> HttpResponse:
+        calibration = self.get_object()
+        path = services.media_path(calibration.roc_plot) if calibration.roc_plot else None
+        if path is None or not path.is_file():
+            raise NotFound("this calibration has no ROC plot (not finished?)")
+        services.view_calibration(request.user, calibration)
+        response = FileResponse(path.open("rb"), content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class CohortCalibrateView(APIView):
+    permission_classes = [MethodPermissions]
+    method_permissions = {"POST": ("cohorts.view_cohort", "detection.run_calibration")}
+
+    @extend_schema(
+        request=CalibrateRequestSerializer,
+        responses={202: CalibrationSummarySerializer},
+        tags=["calibration"],
+        description="Score this labelled calibration cohort with a model version (the active one "
+        "by default) on a worker: ROC, AUC and operating points per branch.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        cohort = visible_cohorts(request.user).get(pk=pk)
+        body = CalibrateRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = None
+        if body.validated_data["model_version"] is not None:
+            version = ModelVersion.objects.get(pk=body.validated_data["model_version"])
+        calibration = services.launch_calibration(request.user, cohort, model_version=version)
+        return Response(CalibrationSummarySerializer(calibration).data, status=status.HTTP_202_ACCEPTED)
