@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "webapp.cohorts",
     "webapp.detection",
     "webapp.api",
+    "webapp.dicomweb",
+    "webapp.viewer",
 ]
 
 MIDDLEWARE = [
@@ -288,6 +290,17 @@ DETECTION_RETRY_BACKOFF_S = env_int("DETECTION_RETRY_BACKOFF_S", 10)
 DETECTION_MAX_ATTEMPTS = env_int("DETECTION_MAX_ATTEMPTS", 5)
 # The API imports model directories only from under this folder (the shell command takes any path).
 MODEL_IMPORT_ROOT = Path(env_str("MODEL_IMPORT_ROOT", str(VAR_DIR / "model-imports")))
+
+# --- DICOMweb and the viewer ----------------------------------------------------------------
+# QIDO-RS answers at most this many matches per request (clients page with offset).
+DICOMWEB_MAX_RESULTS = env_int("DICOMWEB_MAX_RESULTS", 10000)
+# How long a browser may reuse a frame without asking again (a SOP instance never changes; after
+# this the ETag revalidates it, which re-checks access).
+DICOMWEB_FRAME_MAX_AGE = env_int("DICOMWEB_FRAME_MAX_AGE", 3600)
+# The viewer's Vite build (scripts/build-frontend.sh), served as static files under viewer/.
+VIEWER_BUNDLE_DIR = Path(env_str("VIEWER_BUNDLE_DIR", str(BASE_DIR / "frontend" / "dist")))
+VIEWER_BUNDLE_DIR.mkdir(parents=True, exist_ok=True)
+STATICFILES_DIRS = [*STATICFILES_DIRS, ("viewer", VIEWER_BUNDLE_DIR)]
 
 # --- logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -10,5 +10,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("webapp.accounts.urls")),
     path("api/", include("webapp.api.urls")),
+    path("dicomweb/", include("webapp.dicomweb.urls")),
+    path("viewer/", include("webapp.viewer.urls")),
     path("admin/", admin.site.urls),
 ]

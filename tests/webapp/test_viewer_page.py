@@ -1,0 +1,90 @@
+"""The viewer page /viewer/studies/<id>/: login, access through cohort membership, audit, and
+the bundle named by Vite's manifest (a fake one here; the browser tests use the real build)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.webapp.factories import UserFactory
+from webapp.accounts.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bundle(settings, tmp_path: Path) -> Path:
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    manifest = {
+        "src/main.js": {
+            "file": "assets/main-abc123.js",
+            "isEntry": True,
+            "css": ["assets/main-def456.css"],
+            "imports": ["_vendor.js"],
+        },
+        "_vendor.js": {"file": "assets/vendor-789.js"},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    settings.VIEWER_BUNDLE_DIR = folder
+    return folder
+
+
+def page(client, user, study):
+    if user is not None:
+        client.force_login(user)
+    return client.get(f"/viewer/studies/{study.pk}/")
+
+
+@pytest.mark.parametrize(
+    ("role", "ours", "theirs"),
+    [("radiologist", 200, 404), ("coordinator", 200, 404), ("admin", 200, 200), ("anonymous", 302, 302)],
+)
+def test_who_may_open_which_study(client, world, bundle, role, ours, theirs):
+    user = world.user(role)
+    assert page(client, user, world.study_a).status_code == ours
+    r = page(client, user, world.study_b)
+    assert r.status_code == theirs
+    if role == "anonymous":
+        assert r["Location"].startswith("/accounts/login/?next=/viewer/studies/")
+
+
+def test_the_page_loads_the_bundle_with_the_study_config(client, world, bundle):
+    r = page(client, world.radiologist, world.study_a)
+    html = r.content.decode()
+    assert '<script type="module" src="/static/viewer/assets/main-abc123.js"></script>' in html
+    assert 'href="/static/viewer/assets/main-def456.css"' in html
+    assert 'rel="modulepreload" href="/static/viewer/assets/vendor-789.js"' in html
+    for plane in ("axial", "coronal", "sagittal"):
+        assert f'data-viewport="{plane}"' in html
+    assert world.study_a.patient.patient_id in html
+    config = r.context["viewer_config"]
+    assert config["studyId"] == world.study_a.pk
+    assert config["studyInstanceUID"] == world.study_a.study_instance_uid
+    assert config["dicomwebRoot"] == "/dicomweb"
+    assert config["loginUrl"].startswith("/accounts/login/?next=")
+    assert '<script id="viewer-config" type="application/json">' in html
+
+
+def test_opening_is_audited_and_refusals_tell_what_to_do(client, world, bundle):
+    page(client, world.radiologist, world.study_a)
+    event = AuditEvent.objects.get(action="study.viewer_opened")
+    assert event.actor == world.radiologist and event.object_id == str(world.study_a.pk)
+    assert event.details["study_instance_uid"] == world.study_a.study_instance_uid
+    refused = page(client, world.radiologist, world.study_b)
+    assert b"cohort you are not a member of" in refused.content
+    assert AuditEvent.objects.filter(action="study.viewer_opened").count() == 1
+    assert client.get("/viewer/studies/999999/").status_code == 404
+
+
+def test_a_user_without_a_role_sees_no_study(client, world, bundle):
+    assert page(client, UserFactory(username="nobody"), world.study_a).status_code == 404
+
+
+def test_an_unbuilt_bundle_is_explained(client, world, settings, tmp_path):
+    settings.VIEWER_BUNDLE_DIR = tmp_path / "nothing-here"
+    r = page(client, world.radiologist, world.study_a)
+    assert r.status_code == 503
+    assert b"scripts/build-frontend.sh" in r.content

@@ -1,0 +1,119 @@
+"""Reading stored instances for WADO-RS: header metadata as DICOM JSON, and pixel data frames.
+
+Frames are always served uncompressed, little endian (Explicit VR Little Endian), whatever the
+stored transfer syntax: compressed files are decoded here, so a browser viewer never needs a
+codec for our data. The metadata says so in TransferSyntaxUID (0002,0010).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.pixels import pixel_array
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian
+
+from webapp.dicomweb import dicomjson
+
+SERVED_TRANSFER_SYNTAX = ExplicitVRLittleEndian
+# Binary values longer than this are left out of the metadata (pixel data is never in it).
+INLINE_BINARY_MAX_BYTES = 1024
+_BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+
+
+class UnreadableInstance(Exception):
+    """The stored file cannot be read or decoded; ``str(exc)`` says why."""
+
+
+def _omit_bulk(_elem) -> str:
+    return ""  # the element is dropped afterwards (see _strip_bulk)
+
+
+def _strip_bulk(item: dicomjson.Json) -> None:
+    for tag in list(item):
+        value = item[tag]
+        if "BulkDataURI" in value:
+            del item[tag]
+        elif value.get("vr") == "SQ":
+            for child in value.get("Value", []):
+                _strip_bulk(child)
+
+
+def instance_metadata(path: Path) -> dicomjson.Json:
+    """The instance's attributes as DICOM JSON, without pixel data or other bulk data."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            out = ds.to_json_dict(
+                bulk_data_threshold=INLINE_BINARY_MAX_BYTES,
+                bulk_data_element_handler=_omit_bulk,
+                suppress_invalid_tags=True,
+            )
+    except (OSError, EOFError) as e:
+        raise UnreadableInstance(f"{path.name}: {e}") from None
+    except Exception as e:  # pydicom raises many types on a damaged header
+        raise UnreadableInstance(f"{path.name}: {type(e).__name__}: {e}") from None
+    _strip_bulk(out)
+    dicomjson.attr(out, dicomjson.TRANSFER_SYNTAX_UID, SERVED_TRANSFER_SYNTAX)
+    return out
+
+
+def frame_length(rows: int, columns: int, samples: int, bits_allocated: int) -> int:
+    if bits_allocated % 8:
+        raise UnreadableInstance(f"BitsAllocated {bits_allocated} is not a whole number of bytes")
+    return rows * columns * samples * bits_allocated // 8
+
+
+def read_frames(path: Path, numbers: list[int]) -> list[bytes]:
+    """Frames ``numbers`` (1-based) as uncompressed little-endian pixel bytes, one per frame."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Pixel data is deferred: only its offset is read, then the frames are read directly.
+            ds = pydicom.dcmread(path, defer_size=1024)
+        tsyntax = UID(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian))
+        if tsyntax.is_encapsulated:
+            return [_decoded_frame(path, ds, n) for n in numbers]
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        samples, bits = int(ds.get("SamplesPerPixel", 1)), int(ds.BitsAllocated)
+        size = frame_length(rows, columns, samples, bits)
+        elem = ds.get_item("PixelData", keep_deferred=True)
+        offset = getattr(elem, "value_tell", None)
+        if (
+            isinstance(elem, RawDataElement)
+            and offset is not None
+            and tsyntax != DeflatedExplicitVRLittleEndian
+        ):
+            frames = []
+            with path.open("rb") as f:
+                for n in numbers:
+                    f.seek(offset + (n - 1) * size)
+                    frames.append(f.read(size))
+        else:
+            data = ds.PixelData
+            frames = [data[(n - 1) * size : n * size] for n in numbers]
+        if any(len(frame) != size for frame in frames):
+            raise UnreadableInstance(f"{path.name}: pixel data is shorter than its frames")
+        if tsyntax == ExplicitVRBigEndian and bits > 8:
+            dtype = np.dtype(f">u{bits // 8}")
+            frames = [
+                np.frombuffer(frame, dtype).astype(dtype.newbyteorder("<")).tobytes() for frame in frames
+            ]
+        return frames
+    except UnreadableInstance:
+        raise
+    except (OSError, EOFError) as e:
+        raise UnreadableInstance(f"{path.name}: {e}") from None
+    except Exception as e:  # decoders raise many types on damaged data
+        raise UnreadableInstance(f"{path.name}: {type(e).__name__}: {e}") from None
+
+
+def _decoded_frame(path: Path, ds: Dataset, number: int) -> bytes:
+    multiframe = int(ds.get("NumberOfFrames", 1) or 1) > 1
+    arr = pixel_array(path, index=number - 1 if multiframe else None)
+    return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
