@@ -1,8 +1,28 @@
 #!/usr/bin/env bash
-# First command: a fresh machine to a running detector demo. Installs the pinned dependencies,
-# generates synthetic LDCT cohorts, trains a model on 24 normals (CPU: about 20 minutes),
-# evaluates it on 20 unseen normals + 20 lesions, and prints where the pictures are.
+# First command: a fresh machine to the running FusionScreen site with demo data.
+#   pinned dependencies -> migrate -> a Celery worker in the background -> `manage.py demo`
+#   (demo users; synthetic normal, screening and labelled calibration cohorts uploaded through
+#   the ingest; a briefly trained demo model; detection and calibration run by the worker)
+#   -> runserver on http://127.0.0.1:$PORT/ with the worker still running. Ctrl-C stops both.
+# Embedded default unless DATABASE_URL / CELERY_BROKER_URL are set. Password: DEMO_PASSWORD.
+# `scripts/demo.sh detector` runs the detection engine's own demo instead (python -m detector demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-exec .venv/bin/python -m detector demo --out "${DEMO_DIR:-var/demo}" "$@"
+if [ "${1:-}" = "detector" ]; then
+  shift
+  exec .venv/bin/python -m detector demo --out "${DEMO_DIR:-var/demo}" "$@"
+fi
+PORT=${PORT:-8000}
+LOGS="${FUSIONSCREEN_VAR_DIR:-var}/demo-web"
+mkdir -p "$LOGS"
+.venv/bin/python manage.py migrate --noinput
+.venv/bin/celery -A webapp worker -Q cpu,gpu --pool solo -n demo@%h --loglevel INFO >"$LOGS/worker.log" 2>&1 &
+WORKER=$!
+trap 'kill "$WORKER" 2>/dev/null; wait "$WORKER" 2>/dev/null || true' EXIT
+echo "Celery worker started (log: $LOGS/worker.log)"
+.venv/bin/python manage.py demo "$@"
+echo
+echo "FusionScreen is at http://127.0.0.1:$PORT/  (API docs: http://127.0.0.1:$PORT/api/docs/)"
+echo "The worker keeps running beside it; Ctrl-C stops both."
+.venv/bin/python manage.py runserver --noreload "127.0.0.1:$PORT"
