@@ -183,10 +183,12 @@ def test_a_job_runs_and_its_result_and_maps_come_back_over_the_api(world, api, s
         z = client.get(info["url"], HTTP_ACCEPT_ENCODING="gzip, deflate")
         assert z["Content-Encoding"] == "deflate" and zlib.decompress(b"".join(z.streaming_content)) == raw
         assert z["ETag"] != r["ETag"] and "Accept-Encoding" in z["Vary"]
+        head = client.head(info["url"])
+        assert head.status_code == 200 and head["X-Map-Shape"] == r["X-Map-Shape"]
         # Revalidation: same ETag, no body.
         again = client.get(f"/api/studies/{job.study_id}/maps/{kind}/", HTTP_IF_NONE_MATCH=r["ETag"])
         assert again.status_code == 304 and again["Cache-Control"] == "private, no-cache"
-    assert AuditEvent.objects.filter(action="detection.map_viewed").count() == 9
+    assert AuditEvent.objects.filter(action="detection.map_viewed").count() == 12
     assert client.get(f"/api/studies/{job.study_id}/maps/lungs/").status_code == 404
 
 
@@ -319,6 +321,20 @@ def test_cancel_a_running_job_stops_it_at_the_next_checkpoint(world, api, screen
     assert job.status == "cancelled" and "stopped at resample" in job.error
     assert not DetectionResult.objects.exists()
     assert not (Path(settings.MEDIA_ROOT) / "results" / f"job-{job.pk}" / "attempt-1").exists()
+
+
+def test_a_second_cancel_ends_a_running_job_whose_worker_is_gone(world, api, screened):
+    job = screened[0]
+    lost = runner.claim(DetectionJob, job.pk, "killed-worker")  # its worker died; no redelivery
+    client = api(world.coordinator)
+    first = client.post(f"/api/jobs/{job.pk}/cancel/").json()
+    assert (first["status"], first["cancel_requested"]) == ("running", True)
+    second = client.post(f"/api/jobs/{job.pk}/cancel/").json()
+    assert second["status"] == "cancelled" and "had not stopped it" in second["error"]
+    with pytest.raises(runner.ClaimLost):  # were that worker alive after all, it stops here
+        runner.Checkpoints(DetectionJob, job.pk, lost.attempts)("local", 0.6)
+    relaunched = client.post(f"/api/studies/{job.study_id}/detect/").json()
+    assert relaunched["created"] == 1 and relaunched["jobs"][0]["id"] != job.pk
 
 
 # --- the state machine and the database's guarantees --------------------------------------------

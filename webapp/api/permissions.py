@@ -29,7 +29,8 @@ class MethodPermissions(BasePermission):
         user = request.user
         if not (user and user.is_authenticated and user.is_active):
             return False
-        perms = getattr(view, "method_permissions", {}).get(request.method)
+        method = "GET" if request.method == "HEAD" else request.method  # HEAD is a GET without body
+        perms = getattr(view, "method_permissions", {}).get(method)
         if perms is None:
             return False
         return user.has_perms(perms)

@@ -445,7 +445,7 @@ def detect_after_ingest(
 
 def cancel_job(acting_user: User, job: Job) -> Job:
     """Cancel a job: a queued one at once (and its task revoked), a running one at its next
-    checkpoint (the worker moves it to cancelled)."""
+    checkpoint (the worker moves it to cancelled), or at once when asked a second time."""
     perm = {
         DetectionJob: "detection.launch_detection",
         TrainingJob: "detection.train_modelversion",
@@ -463,10 +463,19 @@ def cancel_job(acting_user: User, job: Job) -> Job:
             )
             after_job_ended(job)
             revoke = job.task_id
+        elif job.status == JobStatus.RUNNING and not job.cancel_requested:
+            job.cancel_requested = True
+            job.save(update_fields=["cancel_requested"])
         elif job.status == JobStatus.RUNNING:
-            if not job.cancel_requested:
-                job.cancel_requested = True
-                job.save(update_fields=["cancel_requested"])
+            # Asked twice: its worker is gone or stuck (a file-system broker never redelivers a
+            # killed worker's task). Safe to end here: if that worker still runs, its next
+            # checkpoint finds it no longer owns the job and drops its work.
+            job.transition_to(
+                JobStatus.CANCELLED,
+                stage="cancelled",
+                error=f"cancelled by {who} while running; its worker had not stopped it",
+            )
+            after_job_ended(job)
         else:
             raise Conflict(f"{job._meta.verbose_name} {job.pk} is {job.status} already: nothing to cancel")
         audit(acting_user, f"{job._meta.model_name}.cancel_requested", job, details={"status": job.status})

@@ -301,7 +301,12 @@ class StudyMapView(APIView):
     method_permissions = {"GET": ("studies.view_study", "detection.view_detectionresult")}
 
     @extend_schema(
-        parameters=_RESULT_PARAMS,
+        parameters=[
+            OpenApiParameter(
+                "kind", str, OpenApiParameter.PATH, enum=list(maps.KINDS), description="which map"
+            ),
+            *_RESULT_PARAMS,
+        ],
         responses={
             (200, "application/octet-stream"): OpenApiResponse(
                 OpenApiTypes.BINARY,
