@@ -13,6 +13,7 @@ if [ "${1:-}" = "detector" ]; then
   shift
   exec .venv/bin/python -m detector demo --out "${DEMO_DIR:-var/demo}" "$@"
 fi
+scripts/build-frontend.sh   # the viewer's Cornerstone3D bundle (npm ci + vite build; skipped when unchanged)
 PORT=${PORT:-8000}
 LOGS="${FUSIONSCREEN_VAR_DIR:-var}/demo-web"
 mkdir -p "$LOGS"
@@ -24,5 +25,7 @@ echo "Celery worker started (log: $LOGS/worker.log)"
 .venv/bin/python manage.py demo "$@"
 echo
 echo "FusionScreen is at http://127.0.0.1:$PORT/  (API docs: http://127.0.0.1:$PORT/api/docs/)"
+echo "Studies in the viewer:"
+.venv/bin/python manage.py viewer_links --base-url "http://127.0.0.1:$PORT" --limit 3
 echo "The worker keeps running beside it; Ctrl-C stops both."
 .venv/bin/python manage.py runserver --noreload "127.0.0.1:$PORT"

@@ -88,3 +88,15 @@ def test_an_unbuilt_bundle_is_explained(client, world, settings, tmp_path):
     r = page(client, world.radiologist, world.study_a)
     assert r.status_code == 503
     assert b"scripts/build-frontend.sh" in r.content
+
+
+def test_viewer_links_command_prints_the_study_pages(world):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("viewer_links", "--cohort", "A", stdout=out)
+    text = out.getvalue()
+    assert f"http://127.0.0.1:8000/viewer/studies/{world.study_a.pk}/" in text
+    assert f"/viewer/studies/{world.study_b.pk}/" not in text

@@ -227,7 +227,7 @@ class FramesView(DicomWebView):
                     content_type=http.multipart_content_type(http.OCTET_STREAM, boundary),
                 )
             else:
-                response = HttpResponse(pixels[0], content_type=http.OCTET_STREAM)
+                response = HttpResponse(pixels[0], content_type=f"{http.OCTET_STREAM}; transfer-syntax={ts}")
         for name, value in headers.items():
             response[name] = value
         return response
