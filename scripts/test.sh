@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+scripts/build-frontend.sh   # the viewer bundle (skipped when unchanged)
+scripts/browser-deps.sh     # Debian's chromium for tests/browser (skipped when present)
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 exec .venv/bin/python -m pytest -q "$@"
