@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "webapp.studies",
     "webapp.cohorts",
     "webapp.detection",
+    "webapp.worklists",
     "webapp.api",
     "webapp.dicomweb",
     "webapp.viewer",

@@ -23,6 +23,10 @@ _READ_RESULTS = {
 }
 # Coordinators launch detection on their cohorts and follow its jobs.
 _RUN_DETECTION = {"detection.view_detectionjob", "detection.launch_detection"}
+# Radiologists read the worklists assigned to them.
+_READ_WORKLISTS = {"worklists.view_worklist", "worklists.add_read"}
+# Coordinators build worklists from their cohorts and assign them.
+_BUILD_WORKLISTS = {"worklists.view_worklist", "worklists.add_worklist", "worklists.assign_worklist"}
 _COORDINATE = {
     "cohorts.add_cohort",
     "cohorts.change_cohort",
@@ -32,20 +36,29 @@ _COORDINATE = {
 }
 
 # Admins hold every permission of these apps (user management included) ...
-ADMIN_APPS = ("auth", "authtoken", "accounts", "studies", "cohorts", "detection")
-# ... except rewriting history: audit rows are append-only for everyone.
-ADMIN_EXCLUDED = {"accounts.add_auditevent", "accounts.change_auditevent", "accounts.delete_auditevent"}
+ADMIN_APPS = ("auth", "authtoken", "accounts", "studies", "cohorts", "detection", "worklists")
+# ... except rewriting history: audit rows and reads are append-only for everyone (a read is
+# corrected by an amendment, a new version).
+ADMIN_EXCLUDED = {
+    "accounts.add_auditevent",
+    "accounts.change_auditevent",
+    "accounts.delete_auditevent",
+    "worklists.change_read",
+    "worklists.delete_read",
+}
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
-    RADIOLOGIST: _READ_STUDIES | _READ_RESULTS,
-    COORDINATOR: _READ_STUDIES | _READ_RESULTS | _COORDINATE | _RUN_DETECTION,
+    RADIOLOGIST: _READ_STUDIES | _READ_RESULTS | _READ_WORKLISTS,
+    COORDINATOR: _READ_STUDIES | _READ_RESULTS | _COORDINATE | _RUN_DETECTION | _BUILD_WORKLISTS,
     # ADMIN is computed from ADMIN_APPS at sync time; listed here are the ones it must have.
     ADMIN: _READ_STUDIES
     | _READ_RESULTS
     | _COORDINATE
     | _RUN_DETECTION
+    | _BUILD_WORKLISTS
     | {
         "cohorts.view_all_cohorts",
+        "worklists.review_agreement",
         "accounts.view_auditevent",
         "detection.import_modelversion",
         "detection.train_modelversion",

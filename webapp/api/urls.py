@@ -7,6 +7,7 @@ from webapp.accounts.views import ObtainTokenView
 from webapp.cohorts.views import CohortViewSet
 from webapp.detection import views as detection
 from webapp.studies.views import StudyViewSet
+from webapp.worklists import views as worklists
 
 router = DefaultRouter()
 router.register("cohorts", CohortViewSet, basename="cohort")
@@ -16,6 +17,8 @@ router.register("training-jobs", detection.TrainingJobViewSet, basename="trainin
 router.register("jobs", detection.DetectionJobViewSet, basename="detection-job")
 router.register("results", detection.ResultViewSet, basename="detection-result")
 router.register("calibrations", detection.CalibrationViewSet, basename="calibration")
+router.register("worklists", worklists.WorklistViewSet, basename="worklist")
+router.register("worklist-items", worklists.WorklistItemViewSet, basename="worklist-item")
 
 # The schema and its docs pages describe the API, not data: readable without signing in.
 _public = {"permission_classes": [AllowAny], "authentication_classes": []}
@@ -30,5 +33,6 @@ urlpatterns = [
     path("studies/<int:pk>/detect/", detection.StudyDetectView.as_view(), name="study-detect"),
     path("studies/<int:pk>/result/", detection.StudyResultView.as_view(), name="study-result"),
     path("studies/<int:pk>/maps/<str:kind>/", detection.StudyMapView.as_view(), name="study-map"),
+    path("review/agreement/", worklists.AgreementView.as_view(), name="review-agreement"),
     path("", include(router.urls)),
 ]
