@@ -203,7 +203,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "FusionScreen API",
     "DESCRIPTION": "Chest LDCT screening: cohorts, studies, ingest, model versions, detection jobs, results, "
-    "maps and calibration (worklists and reads come later).",
+    "maps, calibration, worklists, reads and the AI-versus-reader review.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI and Redoc come from drf-spectacular-sidecar's static files: no CDN at run time.
@@ -216,6 +216,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "webapp.detection.models.JobStatus",
         "ModelVersionStatusEnum": "webapp.detection.models.ModelVersion.Status",
+        "ItemStatusEnum": "webapp.worklists.models.ItemStatus",
+        "ReadVerdictEnum": "webapp.worklists.models.Verdict",
     },
 }
 

@@ -115,3 +115,22 @@ def test_review_disagreements_cover_every_cohort_for_admins_only(world, reading,
     )
     body = api(world.admin).get("/api/review/agreement/").json()
     assert [(row["cohort"], row["reads"], row["uncertain"]) for row in body["rows"]] == [("A", 1, 1)]
+
+
+def test_the_schema_documents_the_worklist_endpoints(client):
+    paths = client.get("/api/schema/?format=json").json()["paths"]
+    for path, methods in {
+        "/api/worklists/": {"get", "post"},
+        "/api/worklists/{id}/": {"get"},
+        "/api/worklists/{id}/items/": {"get"},
+        "/api/worklists/{id}/assign/": {"post"},
+        "/api/worklist-items/{id}/": {"get"},
+        "/api/worklist-items/{id}/start/": {"post"},
+        "/api/worklist-items/{id}/read/": {"post"},
+        "/api/review/agreement/": {"get"},
+    }.items():
+        assert methods <= set(paths[path]), path
+    read = paths["/api/worklist-items/{id}/read/"]["post"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ]
+    assert read["$ref"].endswith("/ReadRequestRequest")

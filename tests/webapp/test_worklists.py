@@ -215,3 +215,60 @@ def test_coordinators_follow_progress_without_seeing_the_verdicts(world, reading
     assert [row["reads_done"] for row in rows] == [1, 0, 0]
     detail = api(world.coordinator).get(f"/api/worklist-items/{reading.items_a[0].pk}/").json()
     assert detail["my_read"] is None
+
+
+def test_review_counts_current_reads_and_sets_aside_uncertain_and_uncalibrated_ones(world, reading, api):
+    from tests.webapp.factories import ModelVersionFactory, detection_result
+    from webapp.worklists import services
+
+    client = api(world.radiologist)
+    top, middle, low = reading.items_a
+    client.post(f"/api/worklist-items/{top.pk}/read/", read_body(), format="json")
+    client.post(
+        f"/api/worklist-items/{top.pk}/read/",
+        read_body(verdict="normal", lesion_marks=[], amend_reason="second look"),
+        format="json",
+    )
+    client.post(f"/api/worklist-items/{middle.pk}/read/", read_body(verdict="uncertain"), format="json")
+    client.post(
+        f"/api/worklist-items/{low.pk}/read/", read_body(verdict="normal", lesion_marks=[]), format="json"
+    )
+    # A model version without a calibration: its reads are counted, not compared.
+    v2 = ModelVersionFactory(name="uncalibrated-model")
+    detection_result(world.study_a, v2, 0.8)
+    worklist = services.build_worklist(
+        world.coordinator,
+        world.cohort_a,
+        name="v2",
+        study_ids=[world.study_a.pk],
+        model_version=v2,
+        readers=["rad"],
+    )
+    item = worklist.items.get()
+    r = client.post(f"/api/worklist-items/{item.pk}/read/", read_body(), format="json")
+    assert r.status_code == 201 and (r.json()["threshold"], r.json()["ai_call"]) == (None, "")
+    body = api(world.admin).get("/api/review/agreement/").json()
+    rows = {row["model_version"]: row for row in body["rows"]}
+    calibrated = rows["reading-model"]
+    assert {
+        k: calibrated[k]
+        for k in ("reads", "compared", "both_positive", "ai_only", "reader_only", "both_negative")
+    } == {
+        "reads": 3,
+        "compared": 2,
+        "both_positive": 0,
+        "ai_only": 1,  # the amended read (normal) of the 0.9 study, not the first (abnormal) one
+        "reader_only": 0,
+        "both_negative": 1,
+    }
+    assert (calibrated["uncertain"], calibrated["percent_agreement"], calibrated["kappa"]) == (1, 50.0, 0.0)
+    assert (rows["uncalibrated-model"]["uncalibrated"], rows["uncalibrated-model"]["kappa"]) == (1, None)
+    (disagreement,) = body["disagreements"]
+    assert (disagreement["study_id"], disagreement["verdict"], disagreement["ai_call"]) == (
+        top.study_id,
+        "normal",
+        "positive",
+    )
+    assert disagreement["viewer_url"] == f"/viewer/studies/{top.study_id}/"
+    filtered = api(world.admin).get(f"/api/review/agreement/?model_version={v2.pk}").json()
+    assert [row["model_version"] for row in filtered["rows"]] == ["uncalibrated-model"]

@@ -58,7 +58,8 @@ def with_my_status(items: QuerySet[WorklistItem], user: UserLike) -> QuerySet[Wo
 
 def with_counts(worklists: QuerySet[Worklist], user: UserLike) -> QuerySet[Worklist]:
     """Item and reader counts, reads done by anyone, and this user's own progress."""
-    mine = ItemProgress.objects.filter(item__worklist=OuterRef("pk"), reader=user) if user else None
+    signed_in = bool(user and user.is_authenticated)
+    mine = ItemProgress.objects.filter(item__worklist=OuterRef("pk"), reader=user) if signed_in else None
     qs = worklists.annotate(
         item_count=count_of(WorklistItem, "worklist"),
         reader_count=count_of(WorklistAssignment, "worklist"),

@@ -1,0 +1,221 @@
+"""Cohort pages: the list (and creating one), and a cohort's page with its studies, the upload
+form with each file's verdict, detection with live job progress, labels and calibration.
+
+Thin like the API views: every change goes through the same services; object access is the
+selectors' (another cohort is 404), roles are the permissions (403).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from webapp.accounts.access import page_requires
+from webapp.accounts.services import user_role
+from webapp.cohorts import services
+from webapp.cohorts.models import Cohort, CohortMember
+from webapp.cohorts.selectors import visible_cohorts, with_counts
+from webapp.detection import services as detection_services
+from webapp.detection.models import Calibration, DetectionResult
+from webapp.detection.selectors import active_model_version, latest_calibration, visible_calibrations
+from webapp.studies import services as study_services
+from webapp.studies.models import Study
+from webapp.studies.uploads import UploadTooLarge
+from webapp.worklists.selectors import visible_worklists
+
+_VIEW = "cohorts.view_cohort"
+STUDIES_SHOWN = 500
+
+
+def _cohort(request: HttpRequest, cohort_id: int) -> Cohort:
+    try:
+        return visible_cohorts(request.user).get(pk=cohort_id)
+    except Cohort.DoesNotExist:
+        raise Http404("no such cohort among yours") from None
+
+
+def _errors(e: ValidationError) -> str:
+    if hasattr(e, "error_dict"):
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in e.message_dict.items())
+    return " ".join(e.messages)
+
+
+@page_requires(_VIEW)
+def cohort_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            cohort = services.create_cohort(
+                request.user,
+                name=request.POST.get("name", ""),
+                purpose=request.POST.get("purpose", ""),
+                description=request.POST.get("description", ""),
+            )
+        except ValidationError as e:
+            messages.error(request, _errors(e))
+        else:
+            messages.success(request, f"Cohort {cohort.name!r} created; upload its studies below.")
+            return redirect("cohort_pages:detail", cohort.pk)
+    cohorts = with_counts(visible_cohorts(request.user)).order_by("name")[:500]
+    return render(request, "cohorts/list.html", {"cohorts": cohorts, "purposes": Cohort.Purpose.choices})
+
+
+def _detail_context(request: HttpRequest, cohort: Cohort) -> dict[str, Any]:
+    user = request.user
+    version = active_model_version()
+    score = DetectionResult.objects.filter(study=OuterRef("pk"), model_version=version)
+    studies = list(
+        Study.objects.filter(cohort_links__cohort=cohort)
+        .select_related("patient")
+        .annotate(fused_score=Subquery(score.values("fused_score")[:1]))
+        .order_by("-created_at", "-id")[:STUDIES_SHOWN]
+    )
+    study_services.record_study_list_view(
+        user, [s.pk for s in studies], {"cohort": str(cohort.pk), "page": "cohort"}
+    )
+    calibration = latest_calibration(version)
+    balanced = (calibration.operating_points.get("fused", {}).get("balanced") if calibration else None) or {}
+    for s in studies:
+        s.call = None
+        if s.fused_score is not None and balanced:
+            s.call = "positive" if s.fused_score >= balanced["threshold"] else "negative"
+    counts = with_counts(Cohort.objects.filter(pk=cohort.pk)).get()
+    return {
+        "cohort": cohort,
+        "counts": counts,
+        "studies": studies,
+        "studies_truncated": counts.study_count > len(studies),
+        "model_version": version,
+        "balanced": balanced,
+        "role": user_role(user),
+        "members": CohortMember.objects.filter(cohort=cohort)
+        .select_related("user")
+        .order_by("user__username"),
+        "worklists": visible_worklists(user).filter(cohort=cohort).order_by("-created_at")[:20],
+        "calibrations": visible_calibrations(user).filter(cohort=cohort).select_related("model_version")[:10],
+        "jobs_url": f"{reverse('detection-job-list')}?cohort={cohort.pk}&page_size=500",
+        "is_calibration": cohort.purpose == Cohort.Purpose.CALIBRATION,
+    }
+
+
+@page_requires(_VIEW)
+def cohort_detail(request: HttpRequest, cohort_id: int) -> HttpResponse:
+    cohort = _cohort(request, cohort_id)
+    return render(request, "cohorts/detail.html", _detail_context(request, cohort))
+
+
+def _csrf_refusal(request: HttpRequest) -> HttpResponse | None:
+    """The CSRF check, run by the view once the body is parsed (see cohort_upload)."""
+    return CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, _checked_view, (), {})
+
+
+def _checked_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
+    return HttpResponse()
+
+
+@csrf_exempt  # checked below, after the upload is parsed: an over-limit body must get its 413
+@require_POST
+@page_requires(_VIEW, "cohorts.upload_studies")
+def cohort_upload(request: HttpRequest, cohort_id: int) -> HttpResponse:
+    """Ingest the posted files and zips and show this cohort's page with every file's verdict."""
+    cohort = _cohort(request, cohort_id)
+    try:
+        files = request.FILES.getlist("file")
+    except UploadTooLarge as e:
+        messages.error(request, f"{e}; nothing was stored")
+        return render(request, "cohorts/detail.html", _detail_context(request, cohort), status=413)
+    refusal = _csrf_refusal(request)
+    if refusal is not None:
+        return refusal
+    context = _detail_context(request, cohort)
+    status = 200
+    try:
+        result = services.upload_to_cohort(request.user, cohort, files)
+    except ValidationError as e:
+        messages.error(request, _errors(e))
+        status = 400
+    else:
+        summary = result.summary()
+        messages.success(
+            request,
+            f"{summary['accepted']} accepted, {summary['duplicate']} duplicate, {summary['rejected']} rejected"
+            f" into {len(result.study_ids)} stud{'y' if len(result.study_ids) == 1 else 'ies'}.",
+        )
+        context = _detail_context(request, cohort)  # the new studies, and jobs the upload queued
+        context["verdicts"] = [asdict(f) for f in result.files]
+    return render(request, "cohorts/detail.html", context, status=status)
+
+
+@require_POST
+@page_requires(_VIEW, "detection.launch_detection")
+def cohort_detect(request: HttpRequest, cohort_id: int) -> HttpResponse:
+    cohort = _cohort(request, cohort_id)
+    try:
+        result = detection_services.launch_detection_for_cohort(request.user, cohort)
+    except ValidationError as e:
+        messages.error(request, _errors(e))
+    else:
+        messages.success(
+            request,
+            f"Detection with {result.model_version.name}: {len(result.created)} job(s) queued, "
+            f"{len(result.existing)} already queued, running or done.",
+        )
+    return redirect("cohort_pages:detail", cohort.pk)
+
+
+@require_POST
+@page_requires(_VIEW, "cohorts.attach_labels")
+def cohort_labels(request: HttpRequest, cohort_id: int) -> HttpResponse:
+    cohort = _cohort(request, cohort_id)
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise ValidationError({"file": "choose the labels CSV to upload"})
+        result = services.attach_labels(request.user, cohort, upload)
+    except ValidationError as e:
+        messages.error(request, _errors(e))
+    else:
+        note = (
+            f" Not uploaded yet: {', '.join(result.not_uploaded_yet[:3])}…" if result.not_uploaded_yet else ""
+        )
+        messages.success(
+            request,
+            f"Labels attached: {result.normals} normal, {result.abnormals} abnormal; "
+            f"{result.studies_present} of {result.studies_labelled} labelled studies are uploaded.{note}",
+        )
+    return redirect("cohort_pages:detail", cohort.pk)
+
+
+@require_POST
+@page_requires(_VIEW, "detection.run_calibration")
+def cohort_calibrate(request: HttpRequest, cohort_id: int) -> HttpResponse:
+    cohort = _cohort(request, cohort_id)
+    try:
+        calibration: Calibration = detection_services.launch_calibration(request.user, cohort)
+    except ValidationError as e:
+        messages.error(request, _errors(e))
+        return redirect("cohort_pages:detail", cohort.pk)
+    messages.success(request, f"Calibration {calibration.pk} queued; this page follows it.")
+    return redirect("detection_pages:calibration", calibration.pk)
+
+
+@require_POST
+@page_requires(_VIEW, "cohorts.manage_members")
+def cohort_members(request: HttpRequest, cohort_id: int) -> HttpResponse:
+    cohort = _cohort(request, cohort_id)
+    try:
+        member = services.add_member(request.user, cohort, request.POST.get("username", "").strip())
+    except ValidationError as e:
+        messages.error(request, _errors(e))
+    else:
+        messages.success(request, f"{member.user.get_username()} is a member of {cohort.name}.")
+    return redirect("cohort_pages:detail", cohort.pk)

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from webapp.detection import pages
+
+app_name = "detection_pages"
+
+urlpatterns = [
+    path("jobs/", pages.job_monitor, name="jobs"),
+    path("jobs/<int:job_id>/cancel/", pages.job_cancel, name="job-cancel"),
+    path("calibrations/", pages.calibration_list, name="calibrations"),
+    path("calibrations/<int:calibration_id>/", pages.calibration_detail, name="calibration"),
+]
