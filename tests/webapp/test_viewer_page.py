@@ -65,6 +65,9 @@ def test_the_page_loads_the_bundle_with_the_study_config(client, world, bundle):
     assert config["studyInstanceUID"] == world.study_a.study_instance_uid
     assert config["dicomwebRoot"] == "/dicomweb"
     assert config["loginUrl"].startswith("/accounts/login/?next=")
+    # where the next step's overlay will read the detection result and its maps
+    assert config["resultUrl"] == f"/api/studies/{world.study_a.pk}/result/"
+    assert config["mapUrlTemplate"] == f"/api/studies/{world.study_a.pk}/maps/{{kind}}/"
     assert '<script id="viewer-config" type="application/json">' in html
 
 

@@ -155,10 +155,11 @@ class InstanceView(DicomWebView):
         if not path.is_file():
             raise files.UnreadableInstance(f"{instance.file_path} is missing from storage")
         if multipart:
-            head, tail = http.single_part_envelope(http.DICOM, f"fusionscreen-{instance.sha256[:32]}")
+            boundary = _boundary(instance)
+            head, tail = http.single_part_envelope(http.DICOM, boundary)
             response = StreamingHttpResponse(
                 _file_between(head, path, tail),
-                content_type=http.multipart_content_type(http.DICOM, f"fusionscreen-{instance.sha256[:32]}"),
+                content_type=http.multipart_content_type(http.DICOM, boundary),
             )
             response["Content-Length"] = str(len(head) + path.stat().st_size + len(tail))
         else:
@@ -166,6 +167,11 @@ class InstanceView(DicomWebView):
             response["Content-Disposition"] = f'attachment; filename="{instance.sop_instance_uid}.dcm"'
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+def _boundary(instance) -> str:
+    # Derived from the file's hash: the same bytes for the same resource (a strong ETag holds).
+    return f"fusionscreen-{instance.sha256[:32]}"
 
 
 def _anything(request: HttpRequest) -> bool:
@@ -221,7 +227,7 @@ class FramesView(DicomWebView):
                 raise files.UnreadableInstance(f"{instance.file_path} is missing from storage")
             pixels = files.read_frames(instance.absolute_path, numbers)
             if multipart:
-                boundary = f"fusionscreen-{instance.sha256[:32]}"
+                boundary = _boundary(instance)
                 response = HttpResponse(
                     http.multipart_body(pixels, f"{http.OCTET_STREAM}; transfer-syntax={ts}", boundary),
                     content_type=http.multipart_content_type(http.OCTET_STREAM, boundary),
