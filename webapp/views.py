@@ -19,6 +19,7 @@ from webapp.accounts.services import user_role
 from webapp.cohorts.selectors import visible_cohorts, with_counts
 from webapp.detection.models import DetectionJob, JobStatus, ModelVersion, TrainingJob
 from webapp.detection.selectors import visible_calibrations, visible_jobs
+from webapp.studies.services import record_study_list_view
 
 
 def _radiologist(request: HttpRequest) -> dict[str, Any]:
@@ -46,7 +47,9 @@ def _coordinator(request: HttpRequest) -> dict[str, Any]:
     )
     for u in uploads:
         u.cohort_name = names.get(int(u.object_id), u.object_id)
-    jobs = visible_jobs(request.user).select_related("study__patient", "model_version")[:10]
+    jobs = list(visible_jobs(request.user).select_related("study__patient", "model_version")[:10])
+    if jobs:  # the list names patients
+        record_study_list_view(request.user, [j.study_id for j in jobs], {"page": "dashboard"})
     return {"cohorts": cohorts, "uploads": uploads, "jobs": jobs}
 
 

@@ -139,6 +139,10 @@ def test_the_coordinators_and_admins_dashboards(world, reading, ids):
     assert "My cohorts" in html and f'href="/cohorts/{world.cohort_a.pk}/"' in html
     assert "Recent detection jobs" in html and f"#{ids['queued_a']}" in html
     assert f"#{ids['queued_b']}" not in html  # another cohort's job
+    listed = AuditEvent.objects.filter(action="study.listed", actor=world.coordinator).latest("id")
+    assert (
+        listed.details["filters"] == {"page": "dashboard"} and world.study_a.pk in listed.details["study_ids"]
+    )
     html = signed_in(world.admin).get("/").content.decode()
     for text in (
         "Model versions",

@@ -136,23 +136,20 @@ def cohort_upload(request: HttpRequest, cohort_id: int) -> HttpResponse:
     refusal = _csrf_refusal(request)
     if refusal is not None:
         return refusal
-    context = _detail_context(request, cohort)
-    status = 200
     try:
         result = services.upload_to_cohort(request.user, cohort, files)
     except ValidationError as e:
         messages.error(request, _errors(e))
-        status = 400
-    else:
-        summary = result.summary()
-        messages.success(
-            request,
-            f"{summary['accepted']} accepted, {summary['duplicate']} duplicate, {summary['rejected']} rejected"
-            f" into {len(result.study_ids)} stud{'y' if len(result.study_ids) == 1 else 'ies'}.",
-        )
-        context = _detail_context(request, cohort)  # the new studies, and jobs the upload queued
-        context["verdicts"] = [asdict(f) for f in result.files]
-    return render(request, "cohorts/detail.html", context, status=status)
+        return render(request, "cohorts/detail.html", _detail_context(request, cohort), status=400)
+    summary = result.summary()
+    messages.success(
+        request,
+        f"{summary['accepted']} accepted, {summary['duplicate']} duplicate, {summary['rejected']} rejected"
+        f" into {len(result.study_ids)} stud{'y' if len(result.study_ids) == 1 else 'ies'}.",
+    )
+    context = _detail_context(request, cohort)  # with the new studies, and the jobs the upload queued
+    context["verdicts"] = [asdict(f) for f in result.files]
+    return render(request, "cohorts/detail.html", context)
 
 
 @require_POST
