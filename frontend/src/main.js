@@ -10,9 +10,12 @@ import { fetchSeriesMetadata, findCtSeries, registerSeriesImageIds } from './dat
 import { asViewerError, httpError } from './errors.js';
 import { createReadForm } from './read/readForm.js';
 import { createOperatingPointState } from './state/operatingPoint.js';
-import { createOverlayState } from './state/overlay.js';
+import { fetchAnomalyMap, fetchResult } from './data/maps.js';
+import { correctedOpacity, createOverlayState, defaultThreshold } from './state/overlay.js';
 import { PLANES, createViewerState } from './state/viewerState.js';
 import { mark, timings } from './timings.js';
+import { renderFindings } from './ui/findings.js';
+import { COLORMAPS, bindOverlayPanel, renderOverlayPanel } from './ui/overlayPanel.js';
 import { renderReadouts } from './ui/readout.js';
 import { renderStatus } from './ui/status.js';
 import { bindToolbar, renderToolbar } from './ui/toolbar.js';
@@ -31,10 +34,11 @@ function renderOnNextFrame(render) {
 
 async function start() {
   const viewer = createViewerState();
+  const overlay = createOverlayState();
   // Read by the next steps (overlay controls, operating point, read form) and by the tests.
   window.fusionscreenViewer = {
     viewer,
-    overlay: createOverlayState(),
+    overlay,
     operatingPoint: createOperatingPointState(),
     readForm: createReadForm(),
     timings,
@@ -44,6 +48,9 @@ async function start() {
   viewer.subscribe((state) => renderStatus(statusRoot, state));
   viewer.subscribe((state) => renderToolbar(document, state));
   viewer.subscribe(renderOnNextFrame(() => renderReadouts(document, viewer.get())));
+
+  overlay.subscribe(renderOnNextFrame(() => renderOverlayPanel(document, overlay.get())));
+  bindOverlayPanel(document, overlay);
 
   let mpr = null;
   let activePlane = 'axial';
@@ -124,11 +131,85 @@ async function start() {
     window.fusionscreenViewer.views = {
       worldToCanvas: mpr.worldToCanvas,
       focalPoint: mpr.focalPoint,
+      jumpTo: mpr.jumpTo,
+      overlayProbe: mpr.overlayProbe,
     };
+    startOverlay(config, mpr, overlay);
   } catch (err) {
     console.error(err);
     viewer.actions.failed(asViewerError(err));
   }
+}
+
+/**
+ * The detection result and its maps: the fused map over the CT by default, the findings list;
+ * a clear message instead when there is no result yet or its job failed.
+ */
+async function startOverlay(config, mpr, overlay) {
+  const findingsRoot = document.querySelector('[data-panel=findings]');
+  let result;
+  try {
+    result = await fetchResult(config);
+  } catch (err) {
+    const message = err.title ? `${err.title}: ${err.detail}` : String(err);
+    overlay.set({ status: err.status === 404 ? 'none' : 'error', message });
+    renderFindings(findingsRoot, null, message, null);
+    return;
+  }
+  window.fusionscreenViewer.result = result;
+  renderFindings(findingsRoot, result.peaks ?? [], '', (lps) => mpr.jumpTo(lps));
+  const maps = new Map();
+  let shown = null;
+  const show = async (state) => {
+    const { kind } = state;
+    if (shown !== kind) {
+      shown = kind;
+      try {
+        if (!maps.has(kind)) {
+          maps.set(kind, fetchAnomalyMap(config, kind).then((map) => ({ ...map, resultId: result.id })));
+        }
+        const map = await maps.get(kind);
+        if (shown !== kind) {
+          return;
+        }
+        await mpr.setOverlay(map);
+        const range = { min: map.min, max: map.max };
+        const threshold = overlay.get().range && overlay.get().kind === kind && state.range?.min === range.min
+          ? overlay.get().threshold
+          : defaultThreshold(range);
+        overlay.set({ status: 'ready', message: '', available: true, range, threshold });
+      } catch (err) {
+        maps.delete(kind);
+        shown = null;
+        overlay.set({ status: 'error', message: err.detail ?? String(err) });
+        return;
+      }
+    }
+    const current = overlay.get();
+    if (current.status !== 'ready') {
+      return;
+    }
+    const t0 = performance.now();
+    mpr.setOverlayDisplay({
+      colormap: COLORMAPS[current.colormap] ?? COLORMAPS.inferno,
+      opacity: correctedOpacity(current.opacity),
+      lower: current.threshold ?? current.range.min,
+      upper: current.range.max,
+    });
+    window.fusionscreenViewer.timings.overlayUpdateMs = performance.now() - t0;
+  };
+  overlay.subscribe((state, previous) => {
+    if (
+      !previous ||
+      state.kind !== previous.kind ||
+      state.opacity !== previous.opacity ||
+      state.threshold !== previous.threshold ||
+      state.colormap !== previous.colormap ||
+      (state.status === 'ready' && previous.status !== 'ready')
+    ) {
+      show(state);
+    }
+  });
 }
 
 start();

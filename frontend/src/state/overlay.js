@@ -1,22 +1,46 @@
 import { createStore } from './store.js';
 
 /**
- * The anomaly overlay's display state (next step of the viewer: the fused / global / local maps
- * from the detection app, loaded as local volumes over the CT). Kept here so the controls, the
- * legend and the viewport code share one source of truth:
+ * The anomaly overlay's display state (the fused / global / local maps from the detection app,
+ * loaded as local volumes over the CT). One source of truth for the controls, the legend and the
+ * views:
  *
+ *   status     'loading' | 'ready' | 'none' (no result yet / job failed) | 'error'
+ *   message    what to tell the reader when status is 'none' or 'error'
  *   kind       'fused' | 'global' | 'local'  (fused by default)
  *   colormap   a Cornerstone colormap name
  *   opacity    0..1 as the user sees it (the renderer corrects Cornerstone's non-linear blend)
- *   threshold  map value below which the overlay is transparent, or null for the map minimum
- *   available  false until a detection result exists for this study
+ *   threshold  map value below which the overlay is transparent, or null for the default
+ *   range      { min, max } of the map shown, or null
+ *   available  true once a map is on screen
  */
 export function createOverlayState() {
-  return createStore({
+  const store = createStore({
+    status: 'loading',
+    message: '',
     available: false,
     kind: 'fused',
-    colormap: 'hot',
+    colormap: 'inferno',
     opacity: 0.5,
     threshold: null,
+    range: null,
   });
+  return store;
+}
+
+/** The default display threshold: half way up the map's range. */
+export function defaultThreshold(range) {
+  return range ? range.min + 0.5 * (range.max - range.min) : null;
+}
+
+/**
+ * Cornerstone3D composites a volume's opacity over the slab it samples, so an opacity `a`
+ * set on the fusion actor shows as about 1 - (1 - a)^K: 0.5 looks nearly opaque. Inverting that
+ * makes the slider's value the share of the overlay's colour seen on screen.
+ */
+export const OPACITY_SAMPLES = 3;
+
+export function correctedOpacity(visible, samples = OPACITY_SAMPLES) {
+  const v = Math.min(1, Math.max(0, visible));
+  return v >= 1 ? 1 : 1 - Math.pow(1 - v, 1 / samples);
 }

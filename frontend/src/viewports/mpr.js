@@ -7,6 +7,7 @@
 import {
   Enums,
   RenderingEngine,
+  cache,
   eventTarget,
   getRenderingEngine,
   setVolumesForViewports,
@@ -207,12 +208,14 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
     });
   };
   let appliedVoi = null;
+  let addingOverlay = false; // a new actor announces its own default window: not the CT's
   planes.forEach((plane) => {
     const element = elements[plane];
     element.addEventListener(Enums.Events.CAMERA_MODIFIED, () => reportSlice(plane));
     element.addEventListener(Enums.Events.VOI_MODIFIED, (evt) => {
       const range = evt.detail.range;
-      if (range) {
+      // The overlay's own range (a second volume in the view) is not the CT's window.
+      if (range && !addingOverlay && (!evt.detail.volumeId || evt.detail.volumeId === volumeId)) {
         appliedVoi = windowLevel(range);
         on.voi(appliedVoi);
       }
@@ -248,15 +251,116 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
     return { lps: world, value: inside && loaded.has(volume.imageIds[k]) ? value : null };
   }
 
+  // The anomaly overlay: one local volume on the CT's grid, a second actor in every view.
+  let overlay = null; // { volumeId, actorUID }
+  let overlayDisplay = null;
+  const applyOverlayDisplay = () => {
+    if (!overlay || !overlayDisplay) {
+      return;
+    }
+    const { colormap, opacity, lower, upper } = overlayDisplay;
+    planes.forEach((plane) => {
+      const vp = viewport(plane);
+      // Threshold: transparent below `lower`; the colormap spans lower..upper.
+      vp.setProperties(
+        {
+          colormap: { name: colormap, opacity, threshold: lower },
+          voiRange: { lower, upper: Math.max(upper, lower + 1e-6) },
+        },
+        overlay.volumeId,
+        true,
+      );
+    });
+    engine.renderViewports(planes);
+  };
+
   const controller = {
     volume,
+    /** Shows `map` (from data/maps.js) over the CT in every view, replacing the previous one. */
+    async setOverlay(map) {
+      // No ':' in the id: Cornerstone would otherwise look for an image loader for its slices
+      // (to guess a window) instead of using the local images it already has.
+      const nextId = `fusionscreen-map_${seriesInstanceUID}_${map.kind}_${map.resultId ?? ''}`;
+      if (overlay?.volumeId === nextId) {
+        return;
+      }
+      if (!cache.getVolume(nextId)) {
+        const local = volumeLoader.createLocalVolume(nextId, {
+          scalarData: map.values,
+          metadata: { ...volume.metadata, Modality: 'OT' },
+          dimensions: map.dimensions,
+          spacing: map.spacing,
+          origin: map.origin,
+          direction: map.direction,
+        });
+        local.referencedVolumeId = volumeId;
+      }
+      const actorUID = `overlay-${map.kind}`;
+      addingOverlay = true;
+      try {
+        for (const plane of planes) {
+          const vp = viewport(plane);
+          if (overlay) {
+            vp.removeVolumeActors([overlay.actorUID]);
+          }
+          await vp.addVolumes([{ volumeId: nextId, actorUID, visibility: true }]);
+          if (appliedVoi) {
+            vp.setProperties({ voiRange: voiRange(appliedVoi) }, volumeId, true);
+          }
+        }
+      } finally {
+        addingOverlay = false;
+      }
+      // A local volume's texture is not uploaded until it is invalidated.
+      cache.getVolume(nextId).invalidate();
+      overlay = { volumeId: nextId, actorUID };
+      applyOverlayDisplay();
+    },
+    /** The overlay map's value at patient point `lps` and how many actors each view draws. */
+    overlayProbe(lps) {
+      const map = overlay && cache.getVolume(overlay.volumeId);
+      const actors = Object.fromEntries(planes.map((plane) => [plane, viewport(plane).getActors().length]));
+      if (!map) {
+        return { value: null, actors };
+      }
+      const [i, j, k] = csUtils.transformWorldToIndex(map.imageData, lps).map(Math.round);
+      const [ni, nj, nk] = map.dimensions;
+      const inside = i >= 0 && j >= 0 && k >= 0 && i < ni && j < nj && k < nk;
+      return {
+        value: inside ? Number(map.voxelManager.getAtIJK(i, j, k)) : null,
+        ijk: [i, j, k],
+        range: map.voxelManager.getRange?.(),
+        actors,
+      };
+    },
+    /** colormap name, opacity (already corrected), lower (threshold) and upper map values. */
+    setOverlayDisplay(display) {
+      overlayDisplay = { ...display };
+      applyOverlayDisplay();
+    },
+    /** Moves the crosshairs (and every view's slice) to patient point `lps`. */
+    jumpTo(lps) {
+      const crosshairs = group.getToolInstance(CrosshairsTool.toolName);
+      if (crosshairs?.setToolCenter) {
+        crosshairs.setToolCenter([...lps]); // moves every view's slice through the point
+      } else {
+        planes.forEach((plane) => {
+          const vp = viewport(plane);
+          const camera = vp.getCamera();
+          const delta = lps.map((v, i) => v - camera.focalPoint[i]);
+          vp.setCamera({ focalPoint: [...lps], position: camera.position.map((v, i) => v + delta[i]) });
+        });
+      }
+      engine.renderViewports(planes);
+      on.crosshairs([...lps]);
+    },
     planes,
     setVoi(next) {
       if (appliedVoi && appliedVoi.window === next.window && appliedVoi.level === next.level) {
         return;
       }
       appliedVoi = { ...next };
-      planes.forEach((plane) => viewport(plane).setProperties({ voiRange: voiRange(next) }));
+      planes.forEach((plane) => viewport(plane).setProperties({ voiRange: voiRange(next) }, volumeId));
       engine.renderViewports(planes);
     },
     setMode(nextMode) {

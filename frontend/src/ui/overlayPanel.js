@@ -1,0 +1,87 @@
+/**
+ * The anomaly overlay card: map kind (fused / global / local), opacity, display threshold and
+ * a colorbar legend. Controls call overlay.set(); the card renders from the overlay state.
+ */
+const GRADIENTS = Object.freeze({
+  inferno: 'linear-gradient(to right, #000004, #420a68 25%, #932667 50%, #dd513a 75%, #fca50a 90%, #fcffa4)',
+  jet: 'linear-gradient(to right, #00008f, #00f 12%, #0ff 37%, #ff0 62%, #f00 87%, #800000)',
+});
+
+/** The colormaps offered, by the name Cornerstone (vtk.js presets) knows them by. */
+// Inferno rather than hot: hot ends in white, which a bright nodule on a lung window hides.
+export const COLORMAPS = Object.freeze({ inferno: 'Inferno (matplotlib)', jet: 'jet' });
+
+function format(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) {
+    return '–';
+  }
+  const abs = Math.abs(value);
+  return abs !== 0 && (abs < 0.01 || abs >= 1000) ? value.toExponential(2) : value.toFixed(2);
+}
+
+export function bindOverlayPanel(doc, overlay) {
+  const root = doc.querySelector('[data-panel=overlay]');
+  if (!root) {
+    return;
+  }
+  root.querySelectorAll('[data-overlay-kind]').forEach((button) => {
+    button.addEventListener('click', () => overlay.set({ kind: button.dataset.overlayKind }));
+  });
+  root.querySelector('[data-overlay=opacity]')?.addEventListener('input', (evt) => {
+    overlay.set({ opacity: Number(evt.target.value) / 100 });
+  });
+  root.querySelector('[data-overlay=threshold]')?.addEventListener('input', (evt) => {
+    const { range } = overlay.get();
+    if (range) {
+      overlay.set({ threshold: range.min + (Number(evt.target.value) / 1000) * (range.max - range.min) });
+    }
+  });
+  root.querySelector('[data-overlay=colormap]')?.addEventListener('change', (evt) => {
+    overlay.set({ colormap: evt.target.value });
+  });
+}
+
+export function renderOverlayPanel(doc, state) {
+  const root = doc.querySelector('[data-panel=overlay]');
+  if (!root) {
+    return;
+  }
+  root.dataset.state = state.status;
+  const message = root.querySelector('[data-overlay=message]');
+  const controls = root.querySelector('[data-overlay=controls]');
+  const texts = {
+    loading: 'Loading the anomaly map…',
+    none: state.message,
+    error: state.message,
+    ready: '',
+  };
+  message.textContent = texts[state.status] ?? '';
+  message.hidden = state.status === 'ready';
+  controls.hidden = state.status !== 'ready';
+  root.querySelectorAll('[data-overlay-kind]').forEach((button) => {
+    button.setAttribute('aria-pressed', String(button.dataset.overlayKind === state.kind));
+  });
+  const opacity = root.querySelector('[data-overlay=opacity]');
+  if (opacity && Number(opacity.value) !== Math.round(state.opacity * 100)) {
+    opacity.value = String(Math.round(state.opacity * 100));
+  }
+  root.querySelector('[data-overlay=opacity-value]').textContent = `${Math.round(state.opacity * 100)}%`;
+  const threshold = root.querySelector('[data-overlay=threshold]');
+  const { range } = state;
+  if (threshold && range && state.threshold !== null) {
+    const position = Math.round((1000 * (state.threshold - range.min)) / (range.max - range.min || 1));
+    if (Number(threshold.value) !== position) {
+      threshold.value = String(position);
+    }
+  }
+  root.querySelector('[data-overlay=threshold-value]').textContent = format(state.threshold);
+  const colormap = root.querySelector('[data-overlay=colormap]');
+  if (colormap && colormap.value !== state.colormap) {
+    colormap.value = state.colormap;
+  }
+  const bar = root.querySelector('[data-overlay=legend-bar]');
+  bar.style.background = GRADIENTS[state.colormap] ?? GRADIENTS.inferno;
+  root.querySelector('[data-overlay=legend-low]').textContent = format(state.threshold);
+  root.querySelector('[data-overlay=legend-high]').textContent = format(range?.max);
+  root.querySelector('[data-overlay=legend-kind]').textContent = `${state.kind} map`;
+}

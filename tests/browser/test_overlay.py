@@ -1,0 +1,186 @@
+"""The anomaly overlay and findings in headless Chromium on a phantom study with a known lesion
+and a stored detection result whose fused map peaks at the lesion: coloured pixels at the lesion
+and hardly anywhere else, a higher display threshold clears them, a finding moves the
+crosshairs, and a study without a result says so. Screenshots go to var/screenshots/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from PIL import Image
+
+from tests.browser.conftest import store_series
+from tests.browser.test_viewer import open_viewer, wait_loaded
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+OVERLAY_READY = "() => window.fusionscreenViewer.overlay.get().status === 'ready'"
+
+
+@pytest.fixture(scope="module")
+def lesion_phantom(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, float]:
+    """One small phantom with a lesion: (series folder, lesion centre LPS mm, diameter mm)."""
+    from detector.phantom import generate_cohort
+
+    root = tmp_path_factory.mktemp("overlay-phantom")
+    labels = generate_cohort(root, 0, 1, 5151, "small", progress=False)
+    [row] = list(csv.DictReader(labels.open()))
+    centre = np.array([float(row[f"lesion_center_{a}_mm"]) for a in "xyz"])
+    return root / row["folder"], centre, float(row["lesion_diameter_mm"])
+
+
+def stored_result(study, folder: Path, centre: np.ndarray, diameter: float):
+    """A finished detection result whose maps are a blob at the lesion over low noise."""
+    from detector.io import read_volume
+    from tests.webapp.factories import ModelVersionFactory
+    from webapp.detection import maps
+    from webapp.detection.models import DetectionJob, DetectionResult
+
+    volume = read_volume(folder)
+    geometry = volume.geometry
+    shape = volume.hu.shape
+    zz, yy, xx = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    lps = geometry.index_to_lps(np.stack([zz, yy, xx], axis=-1).astype(float))
+    distance = np.linalg.norm(lps - centre, axis=-1)
+    rng = np.random.default_rng(7)
+    sigma = max(diameter / 2, 4.0)
+    fused = np.exp(-0.5 * (distance / sigma) ** 2) + 0.15 * rng.random(shape)
+    version = ModelVersionFactory(name="overlay-model", is_active=True)
+    job = DetectionJob.objects.create(
+        study=study, model_version=version, status="done", progress=1.0, attempts=1, queue="cpu"
+    )
+    relative = Path("results") / f"job-{job.pk}" / "attempt-1"
+    out = Path(settings.MEDIA_ROOT) / relative
+    out.mkdir(parents=True)
+    kinds = {"fused": fused, "global": 0.5 * fused, "local": fused**2}
+    stored = {kind: maps.write_map(out, kind, arr.astype(np.float32)) for kind, arr in kinds.items()}
+    return DetectionResult.objects.create(
+        job=job,
+        study=study,
+        model_version=version,
+        series_instance_uid=study.series.get().series_instance_uid,
+        global_score=0.4,
+        local_score=1.2,
+        fused_score=0.8,
+        peaks=[
+            {"center_lps_mm": centre.tolist(), "value": 1.1, "extent_mm": diameter, "side": "?"},
+        ],
+        grid={"shape_zyx": list(shape), **geometry.to_dict()},
+        maps_directory=relative.as_posix(),
+        maps=stored,
+    )
+
+
+def rgb(page, plane: str, path: Path) -> np.ndarray:
+    png = page.locator(f'[data-viewport="{plane}"]').screenshot()
+    path.write_bytes(png)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
+
+
+PLANES = ("axial", "coronal", "sagittal")
+
+
+def coloured(img: np.ndarray) -> np.ndarray:
+    """Pixels with colour: the CT is grey (r = g = b)."""
+    return (img.max(axis=-1) - img.min(axis=-1)) > 40
+
+
+def test_overlay_colours_the_lesion_threshold_clears_it_and_a_finding_moves_the_crosshairs(
+    browser, site, lesion_phantom, viewer_bundle, screenshots
+):
+    folder, centre, diameter = lesion_phantom
+    study = store_series(site.coordinator, site.cohort, folder)
+    stored_result(study, folder, centre, diameter)
+    context, page, errors = open_viewer(browser, site, study)
+    try:
+        console: list[str] = []
+        page.on("console", lambda msg: console.append(msg.text))
+        wait_loaded(page)
+        try:
+            page.wait_for_function(OVERLAY_READY, timeout=30_000)
+        except Exception:
+            state = page.evaluate("() => window.fusionscreenViewer.overlay.get()")
+            pytest.fail(f"overlay not ready: {state}; console: {console[-10:]}; errors: {errors}")
+        assert page.locator("[data-overlay-kind=fused]").get_attribute("aria-pressed") == "true"
+
+        # The finding moves the crosshairs (and every view) to the lesion.
+        page.locator("[data-finding='0']").click()
+        page.wait_for_timeout(500)
+        crosshairs = page.evaluate("() => window.fusionscreenViewer.viewer.get().crosshairs")
+        assert crosshairs is not None and np.allclose(crosshairs, centre, atol=2.0), crosshairs
+        for plane in PLANES:
+            focal = page.evaluate(f"() => window.fusionscreenViewer.views.focalPoint('{plane}')")
+            normal_axis = {"axial": 2, "coronal": 1, "sagittal": 0}[plane]
+            assert abs(focal[normal_axis] - centre[normal_axis]) < 2.0, (plane, focal, centre)
+
+        page.screenshot(path=str(screenshots / "overlay-fused.png"))
+        probe = page.evaluate("(c) => window.fusionscreenViewer.views.overlayProbe(c)", centre.tolist())
+        print("overlay probe at the lesion", probe)
+        assert probe["value"] is not None and probe["value"] > 0.9, probe
+        # Overlay pixels: what differs in colour from the same view with the overlay hidden
+        # (the crosshair lines are coloured too).
+        page.locator("[data-overlay=opacity]").fill("0")
+        page.wait_for_timeout(400)
+        bare = {
+            plane: coloured(rgb(page, plane, screenshots / f"overlay-{plane}-hidden.png")) for plane in PLANES
+        }
+        page.locator("[data-overlay=opacity]").fill("100")
+        page.wait_for_timeout(400)
+        page.screenshot(path=str(screenshots / "overlay-fused.png"))
+        for plane in PLANES:
+            img = rgb(page, plane, screenshots / f"overlay-{plane}.png")
+            px, py = page.evaluate(
+                "([p, c]) => window.fusionscreenViewer.views.worldToCanvas(p, c)", [plane, centre.tolist()]
+            )
+            scale = img.shape[1] / page.locator(f'[data-viewport="{plane}"]').bounding_box()["width"]
+            h, w = img.shape[:2]
+            yy, xx = np.mgrid[:h, :w]
+            r_px = np.hypot(xx - px * scale, yy - py * scale)
+            mask = coloured(img) & ~bare[plane]
+            near = r_px < 4 * scale
+            assert mask[near].mean() > 0.6, f"{plane}: lesion not coloured ({mask[near].mean():.2f})"
+            far = r_px > 60 * scale
+            assert mask[far].mean() < 0.02, f"{plane}: {mask[far].mean():.3f} coloured away from the lesion"
+        axial_bare = bare["axial"]
+
+        # Raising the display threshold to the top clears the overlay.
+        page.locator("[data-overlay=threshold]").fill("1000")
+        page.wait_for_timeout(400)
+        img = rgb(page, "axial", screenshots / "overlay-axial-threshold-max.png")
+        assert (coloured(img) & ~axial_bare).mean() < 0.001, (coloured(img) & ~axial_bare).mean()
+        page.screenshot(path=str(screenshots / "overlay-threshold-max.png"))
+
+        # Switching to the local map keeps the overlay on screen.
+        page.locator("[data-overlay-kind=local]").click()
+        page.wait_for_function(
+            "() => window.fusionscreenViewer.overlay.get().kind === 'local' && "
+            "window.fusionscreenViewer.overlay.get().status === 'ready'",
+            timeout=15_000,
+        )
+        assert "local map" in page.locator("[data-overlay=legend-kind]").inner_text()
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_a_study_without_a_result_says_so(browser, site, phantom_small, viewer_bundle, screenshots):
+    study = store_series(site.coordinator, site.cohort, phantom_small[0])
+    context, page, errors = open_viewer(browser, site, study)
+    try:
+        wait_loaded(page)
+        page.wait_for_function(
+            "() => window.fusionscreenViewer.overlay.get().status === 'none'", timeout=15_000
+        )
+        text = page.locator("[data-overlay=message]").inner_text()
+        assert "No detection result yet" in text, text
+        assert "No detection result yet" in page.locator("[data-findings=message]").inner_text()
+        page.screenshot(path=str(screenshots / "overlay-no-result.png"))
+        assert not errors, errors
+    finally:
+        context.close()
