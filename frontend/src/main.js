@@ -15,6 +15,13 @@ import { correctedOpacity, createOverlayState, defaultThreshold } from './state/
 import { PLANES, createViewerState } from './state/viewerState.js';
 import { mark, timings } from './timings.js';
 import { renderFindings } from './ui/findings.js';
+import {
+  bindOperatingPoint,
+  loadChoice,
+  nearestIndex,
+  renderOperatingPoint,
+  rocPoints,
+} from './ui/operatingPoint.js';
 import { COLORMAPS, bindOverlayPanel, renderOverlayPanel } from './ui/overlayPanel.js';
 import { renderReadouts } from './ui/readout.js';
 import { renderStatus } from './ui/status.js';
@@ -35,11 +42,12 @@ function renderOnNextFrame(render) {
 async function start() {
   const viewer = createViewerState();
   const overlay = createOverlayState();
+  const operatingPoint = createOperatingPointState();
   // Read by the next steps (overlay controls, operating point, read form) and by the tests.
   window.fusionscreenViewer = {
     viewer,
     overlay,
-    operatingPoint: createOperatingPointState(),
+    operatingPoint,
     readForm: createReadForm(),
     timings,
   };
@@ -62,6 +70,7 @@ async function start() {
   let config = null;
   try {
     config = readConfig();
+    startOperatingPoint(config, operatingPoint);
     mark('config');
     // The study's metadata comes over the network while Cornerstone starts.
     const seriesFound = findCtSeries(config);
@@ -141,6 +150,40 @@ async function start() {
   }
 }
 
+/** The latest calibration's ROC for the operating-point control (one request, then local). */
+async function startOperatingPoint(config, store) {
+  store.subscribe(renderOnNextFrame(() => renderOperatingPoint(document, store.get())));
+  bindOperatingPoint(document, store, config.user ?? '');
+  if (!config.calibrationUrl) {
+    store.set({ status: 'none', message: 'This site has no calibrations.' });
+    return;
+  }
+  try {
+    const response = await fetch(config.calibrationUrl, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+    if (!response.ok) {
+      store.set({
+        status: 'none',
+        message:
+          response.status === 404
+            ? 'No calibration yet: the fused score has no operating point until the model is calibrated.'
+            : `The calibration could not be loaded (HTTP ${response.status}).`,
+      });
+      return;
+    }
+    const calibration = await response.json();
+    const points = rocPoints(calibration);
+    const saved = loadChoice(config.user ?? '');
+    let preset = saved ? saved.preset : 'balanced';
+    if (preset && !calibration.operating_points?.fused?.[preset]) {
+      preset = null;
+    }
+    const threshold = preset ? calibration.operating_points.fused[preset].threshold : saved?.threshold;
+    store.set({ status: 'ready', message: '', calibration, points, preset, index: nearestIndex(points, threshold) });
+  } catch (err) {
+    store.set({ status: 'none', message: `The calibration could not be loaded (${err.message ?? err}).` });
+  }
+}
+
 /**
  * The detection result and its maps: the fused map over the CT by default, the findings list;
  * a clear message instead when there is no result yet or its job failed.
@@ -157,6 +200,7 @@ async function startOverlay(config, mpr, overlay) {
     return;
   }
   window.fusionscreenViewer.result = result;
+  window.fusionscreenViewer.operatingPoint.set({ fusedScore: result.fused_score });
   renderFindings(findingsRoot, result.peaks ?? [], '', (lps) => mpr.jumpTo(lps));
   const maps = new Map();
   let shown = null;

@@ -184,3 +184,86 @@ def test_a_study_without_a_result_says_so(browser, site, phantom_small, viewer_b
         assert not errors, errors
     finally:
         context.close()
+
+
+def stored_calibration(cohort, version):
+    """A finished calibration of ``version`` with a fused ROC and its three operating points."""
+    from django.utils import timezone
+
+    from webapp.detection.models import Calibration
+
+    thresholds = [None, 1.2, 0.9, 0.7, 0.5, 0.3, 0.1]
+    tpr = [0.0, 0.3, 0.6, 0.9, 0.95, 1.0, 1.0]
+    fpr = [0.0, 0.0, 0.05, 0.2, 0.4, 0.7, 1.0]
+
+    def point(i):
+        return {"threshold": thresholds[i], "sensitivity": tpr[i], "specificity": 1 - fpr[i]}
+
+    return Calibration.objects.create(
+        cohort=cohort,
+        model_version=version,
+        status="done",
+        progress=1.0,
+        finished_at=timezone.now(),
+        auc={"global": 0.8, "local": 0.7, "fused": 0.9},
+        roc={"fused": {"fpr": fpr, "tpr": tpr, "thresholds": thresholds}},
+        operating_points={
+            "fused": {"high_sensitivity": point(4), "balanced": point(3), "high_specificity": point(2)}
+        },
+    )
+
+
+def test_operating_point_readout_matches_the_calibration_and_is_remembered(
+    browser, site, lesion_phantom, viewer_bundle, screenshots
+):
+    folder, centre, diameter = lesion_phantom
+    study = store_series(site.coordinator, site.cohort, folder)
+    result = stored_result(study, folder, centre, diameter)  # fused score 0.8
+    calibration = stored_calibration(site.cohort, result.model_version)
+    points = calibration.operating_points["fused"]
+    context, page, errors = open_viewer(browser, site, study)
+    try:
+        wait_loaded(page)
+        page.wait_for_function("() => window.fusionscreenViewer.operatingPoint.get().status === 'ready'")
+        page.wait_for_function("() => window.fusionscreenViewer.operatingPoint.get().fusedScore !== null")
+        page.wait_for_timeout(100)
+
+        def readout() -> dict:
+            return {
+                name: page.locator(f"[data-op={name}]").inner_text()
+                for name in ("threshold", "sensitivity", "specificity", "call")
+            }
+
+        # Balanced by default: threshold 0.7, sens 90%, spec 80%; fused 0.8 is positive there.
+        for preset in ("balanced", "high_specificity", "high_sensitivity"):
+            page.locator(f"[data-op-preset={preset}]").click()
+            page.wait_for_timeout(100)
+            shown, p = readout(), points[preset]
+            assert shown["threshold"] == f"{p['threshold']:.3f}", (preset, shown)
+            assert shown["sensitivity"] == f"{100 * p['sensitivity']:.1f}%", (preset, shown)
+            assert shown["specificity"] == f"{100 * p['specificity']:.1f}%", (preset, shown)
+            expected = "Positive" if p["threshold"] <= 0.8 else "Negative"
+            assert shown["call"].startswith(expected), (preset, shown)
+        # The slider walks the ROC: its first point is the highest finite threshold (1.2).
+        page.locator("[data-op=slider]").fill("0")
+        page.wait_for_timeout(100)
+        shown = readout()
+        assert shown == {
+            "threshold": "1.200",
+            "sensitivity": "30.0%",
+            "specificity": "100.0%",
+            "call": shown["call"],
+        }, shown
+        assert shown["call"].startswith("Negative"), shown
+        page.screenshot(path=str(screenshots / "operating-point.png"))
+
+        # Remembered for this user: a reload comes back at the same custom point.
+        page.reload()
+        wait_loaded(page)
+        page.wait_for_function("() => window.fusionscreenViewer.operatingPoint.get().status === 'ready'")
+        page.wait_for_timeout(100)
+        assert readout()["threshold"] == "1.200"
+        assert page.evaluate("() => window.fusionscreenViewer.operatingPoint.get().preset") is None
+        assert not errors, errors
+    finally:
+        context.close()

@@ -49,6 +49,9 @@ def study_viewer(request: HttpRequest, study_id: int) -> HttpResponse:
         # Detection results and maps (next slice: the anomaly overlay), when that app serves them.
         "resultUrl": _optional_url("study-result", study.pk),
         "mapUrlTemplate": map_url.replace("KIND", "{kind}") if map_url else None,
+        "calibrationUrl": _optional_url("calibration-latest"),
+        # The operating point chosen in the viewer is remembered per user (in the browser).
+        "user": request.user.get_username(),
     }
     context = {"study": study, "assets": assets, "viewer_config": config, "panes": PANES}
     return render(request, "viewer/study.html", context)

@@ -10,5 +10,13 @@ import { createStore } from './store.js';
  *   threshold    the fused-score threshold in use, or null
  */
 export function createOperatingPointState() {
-  return createStore({ calibration: null, preset: 'balanced', threshold: null });
+  return createStore({
+    status: 'loading', // loading | ready | none
+    message: 'Loading the calibration…',
+    calibration: null,
+    points: [], // the fused ROC's finite thresholds, highest first
+    preset: 'balanced',
+    index: 0, // into points, when preset is null (custom)
+    fusedScore: null, // this study's fused score, when it has a result
+  });
 }

@@ -1,0 +1,135 @@
+/**
+ * The operating point: presets (high sensitivity, balanced, high specificity) from the latest
+ * calibration of the active model, and a slider over its fused-score ROC thresholds. Shows the
+ * sensitivity and specificity at the chosen threshold and this study's call there. All in the
+ * browser; the choice is remembered per user in localStorage.
+ */
+export const PRESET_LABELS = Object.freeze({
+  high_sensitivity: 'High sensitivity',
+  balanced: 'Balanced',
+  high_specificity: 'High specificity',
+});
+
+/** The fused ROC as points { threshold, sensitivity, specificity }, highest threshold first. */
+export function rocPoints(calibration) {
+  const roc = calibration?.roc?.fused;
+  if (!roc) {
+    return [];
+  }
+  return roc.thresholds
+    .map((threshold, i) => ({ threshold, sensitivity: roc.tpr[i], specificity: 1 - roc.fpr[i] }))
+    .filter((p) => p.threshold !== null && Number.isFinite(p.threshold));
+}
+
+function storageKey(user) {
+  return `fusionscreen.operatingPoint.${user}`;
+}
+
+export function loadChoice(user) {
+  try {
+    return JSON.parse(window.localStorage.getItem(storageKey(user)) ?? 'null');
+  } catch {
+    return null;
+  }
+}
+
+export function saveChoice(user, choice) {
+  try {
+    window.localStorage.setItem(storageKey(user), JSON.stringify(choice));
+  } catch {
+    /* private mode: the choice lasts for this page only */
+  }
+}
+
+/** The point in use: a named preset's, else the ROC point at the chosen index. */
+export function currentPoint(state) {
+  const { calibration, preset, index } = state;
+  if (!calibration) {
+    return null;
+  }
+  if (preset) {
+    const p = calibration.operating_points?.fused?.[preset];
+    return p ? { threshold: p.threshold, sensitivity: p.sensitivity, specificity: p.specificity } : null;
+  }
+  return state.points[index] ?? null;
+}
+
+export function bindOperatingPoint(doc, store, user) {
+  const root = doc.querySelector('[data-panel=operating-point]');
+  if (!root) {
+    return;
+  }
+  const remember = () => {
+    const { preset, index, points } = store.get();
+    saveChoice(user, { preset, threshold: preset ? null : points[index]?.threshold ?? null });
+  };
+  root.querySelectorAll('[data-op-preset]').forEach((button) => {
+    button.addEventListener('click', () => {
+      const preset = button.dataset.opPreset;
+      const state = store.get();
+      const t = state.calibration?.operating_points?.fused?.[preset]?.threshold;
+      const index = nearestIndex(state.points, t);
+      store.set({ preset, index });
+      remember();
+    });
+  });
+  root.querySelector('[data-op=slider]')?.addEventListener('input', (evt) => {
+    store.set({ preset: null, index: Number(evt.target.value) });
+    remember();
+  });
+}
+
+export function nearestIndex(points, threshold) {
+  if (threshold === null || threshold === undefined || !points.length) {
+    return 0;
+  }
+  let best = 0;
+  points.forEach((p, i) => {
+    if (Math.abs(p.threshold - threshold) < Math.abs(points[best].threshold - threshold)) {
+      best = i;
+    }
+  });
+  return best;
+}
+
+const pct = (v) => `${(100 * v).toFixed(1)}%`;
+
+export function renderOperatingPoint(doc, state) {
+  const root = doc.querySelector('[data-panel=operating-point]');
+  if (!root) {
+    return;
+  }
+  const message = root.querySelector('[data-op=message]');
+  const controls = root.querySelector('[data-op=controls]');
+  root.dataset.state = state.status;
+  message.textContent = state.message;
+  message.hidden = state.status === 'ready';
+  controls.hidden = state.status !== 'ready';
+  if (state.status !== 'ready') {
+    return;
+  }
+  root.querySelectorAll('[data-op-preset]').forEach((button) => {
+    button.setAttribute('aria-pressed', String(button.dataset.opPreset === state.preset));
+  });
+  const slider = root.querySelector('[data-op=slider]');
+  slider.max = String(Math.max(0, state.points.length - 1));
+  if (Number(slider.value) !== state.index) {
+    slider.value = String(state.index);
+  }
+  const point = currentPoint(state);
+  const set = (name, text) => {
+    root.querySelector(`[data-op=${name}]`).textContent = text;
+  };
+  set('threshold', point ? point.threshold.toFixed(3) : '–');
+  set('sensitivity', point ? pct(point.sensitivity) : '–');
+  set('specificity', point ? pct(point.specificity) : '–');
+  set('preset', state.preset ? PRESET_LABELS[state.preset] : 'Custom');
+  const score = state.fusedScore;
+  if (point && score !== null && score !== undefined) {
+    const positive = score >= point.threshold;
+    set('call', `${positive ? 'Positive' : 'Negative'} (fused score ${score.toFixed(3)})`);
+    root.querySelector('[data-op=call]').dataset.call = positive ? 'positive' : 'negative';
+  } else {
+    set('call', 'No detection result for this study yet');
+  }
+}
