@@ -267,3 +267,39 @@ def test_operating_point_readout_matches_the_calibration_and_is_remembered(
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_overlay_opacity_looks_proportional(browser, site, lesion_phantom, viewer_bundle, screenshots):
+    """The share of the overlay's colour on screen follows the opacity slider (within 0.12)."""
+    folder, centre, diameter = lesion_phantom
+    study = store_series(site.coordinator, site.cohort, folder)
+    stored_result(study, folder, centre, diameter)
+    context, page, errors = open_viewer(browser, site, study)
+    try:
+        wait_loaded(page)
+        page.wait_for_function(OVERLAY_READY, timeout=30_000)
+        page.locator("[data-finding='0']").click()
+        page.locator("[data-overlay=threshold]").fill("200")
+        # A lung pixel inside the coloured area, medial to the nodule.
+        probe = (centre + np.array([-9.0, -5.0, 0.0])).tolist()  # off the crosshair lines
+        px, py = page.evaluate("(c) => window.fusionscreenViewer.views.worldToCanvas('axial', c)", probe)
+        box = page.locator('[data-viewport="axial"]').bounding_box()
+
+        def colour(opacity: int) -> np.ndarray:
+            page.locator("[data-overlay=opacity]").fill(str(opacity))
+            page.wait_for_timeout(300)
+            img = rgb(page, "axial", screenshots / f"overlay-opacity-{opacity}.png")
+            s = img.shape[1] / box["width"]
+            x, y = int(px * s), int(py * s)
+            return img[y - 2 : y + 3, x - 2 : x + 3].reshape(-1, 3).mean(axis=0)
+
+        bare, full = colour(0), colour(100)
+        span = np.linalg.norm(full - bare)
+        assert span > 40, (bare, full)
+        shares = {o: float(np.dot(colour(o) - bare, full - bare) / span**2) for o in (25, 50, 75)}
+        print("visible share of the overlay colour per opacity:", shares)
+        for o, share in shares.items():
+            assert abs(share - o / 100) < 0.12, shares
+        assert not errors, errors
+    finally:
+        context.close()
