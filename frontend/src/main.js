@@ -194,7 +194,9 @@ async function startOverlay(config, mpr, overlay) {
   try {
     result = await fetchResult(config);
   } catch (err) {
-    const message = err.title ? `${err.title}: ${err.detail}` : String(err);
+    // The server's reason when it gives one ("no detection result for this study yet: ...").
+    const detail = err.detail ? err.detail.charAt(0).toUpperCase() + err.detail.slice(1) : '';
+    const message = err.status === 404 ? `${detail}.` : err.title ? `${err.title}: ${err.detail}` : String(err);
     overlay.set({ status: err.status === 404 ? 'none' : 'error', message });
     renderFindings(findingsRoot, null, message, null);
     return;

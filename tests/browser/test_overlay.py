@@ -178,8 +178,8 @@ def test_a_study_without_a_result_says_so(browser, site, phantom_small, viewer_b
             "() => window.fusionscreenViewer.overlay.get().status === 'none'", timeout=15_000
         )
         text = page.locator("[data-overlay=message]").inner_text()
-        assert "No detection result yet" in text, text
-        assert "No detection result yet" in page.locator("[data-findings=message]").inner_text()
+        assert "No detection result for this study yet" in text, text
+        assert text in page.locator("[data-findings=message]").inner_text()
         page.screenshot(path=str(screenshots / "overlay-no-result.png"))
         assert not errors, errors
     finally:
