@@ -4,7 +4,6 @@ each broker this machine runs, and the production settings, each in real subproc
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -18,34 +17,14 @@ from pathlib import Path
 import pytest
 
 from tests.webapp.conftest import zip_folder
+from tests.webapp.workers import worker_env
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 pytestmark = pytest.mark.slow
 
-# Variables the developer's shell or the test settings may have set: the subprocesses start clean.
-_SETTINGS_VARS = (
-    "DATABASE_URL",
-    "CELERY_BROKER_URL",
-    "CELERY_RESULT_BACKEND",
-    "CELERY_BROKER_KEY_PREFIX",
-    "DJANGO_SETTINGS_MODULE",
-    "DJANGO_ENV",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "DEBUG",
-    "MEDIA_ROOT",
-    "STATIC_ROOT",
-    "FUSIONSCREEN_VAR_DIR",
-)
-
-
-def clean_env(var_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARS}
-    env["FUSIONSCREEN_VAR_DIR"] = str(var_dir)
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
+# The subprocesses start clean of the test process's settings, as the workers do.
+clean_env = worker_env
 
 
 def manage(
