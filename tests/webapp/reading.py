@@ -86,3 +86,13 @@ def read_body(**overrides) -> dict:
         "operating_point": "balanced",
     }
     return {**body, **overrides}
+
+
+def read_body_from_label(label: dict[str, str], **overrides) -> dict:
+    """A read that agrees with a phantom's labels.csv row: an abnormal one marks the lesion where
+    the labels put it (LPS mm), a normal one has no marks."""
+    body: dict = {"verdict": label["label"], "reading_seconds": 30, "operating_point": "balanced"}
+    if label["label"] == "abnormal":
+        center = [float(label[f"lesion_center_{axis}_mm"]) for axis in "xyz"]
+        body["lesion_marks"] = [{"center_lps_mm": center, "diameter_mm": float(label["lesion_diameter_mm"])}]
+    return {**body, **overrides}

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from tests.webapp.conftest import zip_folder
+from tests.webapp.reading import read_body_from_label
 from webapp.detection import runner
 from webapp.detection.models import Calibration, DetectionJob
 from webapp.worklists.review import cohens_kappa
@@ -95,13 +96,7 @@ def test_upload_detect_calibrate_build_assign_read_and_review(
     while item_id is not None:
         item = radiologist.get(f"/api/worklist-items/{item_id}/").json()
         assert radiologist.post(f"/api/worklist-items/{item_id}/start/").json()["status"] == "in_progress"
-        label = truth[item["study_instance_uid"]]
-        body = {"verdict": label["label"], "reading_seconds": 30, "operating_point": "balanced"}
-        if label["label"] == "abnormal":
-            center = [float(label[f"lesion_center_{axis}_mm"]) for axis in "xyz"]
-            body["lesion_marks"] = [
-                {"center_lps_mm": center, "diameter_mm": float(label["lesion_diameter_mm"])}
-            ]
+        body = read_body_from_label(truth[item["study_instance_uid"]])
         r = radiologist.post(f"/api/worklist-items/{item_id}/read/", body, format="json")
         assert r.status_code == 201, r.content
         read = r.json()
