@@ -18,7 +18,9 @@ PORT=${PORT:-8000}
 LOGS="${FUSIONSCREEN_VAR_DIR:-var}/demo-web"
 mkdir -p "$LOGS"
 .venv/bin/python manage.py migrate --noinput
-.venv/bin/celery -A webapp worker -Q cpu,gpu --pool solo -n demo@%h --loglevel INFO >"$LOGS/worker.log" 2>&1 &
+# -B: Celery beat inside this (the site's only) worker, for the periodic sweep of jobs a lost
+# worker left running (the file-system broker never redelivers them).
+.venv/bin/celery -A webapp worker -B -Q cpu,gpu --pool solo -n demo@%h --loglevel INFO >"$LOGS/worker.log" 2>&1 &
 WORKER=$!
 trap 'kill "$WORKER" 2>/dev/null; wait "$WORKER" 2>/dev/null || true' EXIT
 echo "Celery worker started (log: $LOGS/worker.log)"

@@ -291,6 +291,20 @@ DETECTION_MAX_RETRIES = env_int("DETECTION_MAX_RETRIES", 3)
 DETECTION_RETRY_BACKOFF_S = env_int("DETECTION_RETRY_BACKOFF_S", 10)
 # A job whose worker keeps dying (killed, out of memory) is given up after this many deliveries.
 DETECTION_MAX_ATTEMPTS = env_int("DETECTION_MAX_ATTEMPTS", 5)
+# A running job whose heartbeat (claim or last checkpoint) is older than this has lost its
+# worker: the sweep re-queues it (or fails it past DETECTION_MAX_ATTEMPTS). A stage (one study
+# scored, one training epoch) takes far less than a whole detection job may, hence the default.
+DETECTION_JOB_STALE_AFTER = env_int("DETECTION_JOB_STALE_AFTER", DETECTION_TIME_LIMIT)
+# How often Celery beat (``celery -A webapp worker -B`` or ``celery -A webapp beat``) sweeps.
+DETECTION_SWEEP_EVERY = env_int("DETECTION_SWEEP_EVERY", 300)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {
+        "task": "detection.sweep_stale_jobs",
+        "schedule": DETECTION_SWEEP_EVERY,
+        "options": {"queue": DETECTION_QUEUE, "expires": DETECTION_SWEEP_EVERY},
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_DIR / "beat-schedule")
 # The API imports model directories only from under this folder (the shell command takes any path).
 MODEL_IMPORT_ROOT = Path(env_str("MODEL_IMPORT_ROOT", str(VAR_DIR / "model-imports")))
 

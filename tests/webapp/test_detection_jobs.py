@@ -4,6 +4,7 @@ this process (the real worker processes are in test_detection_worker.py)."""
 from __future__ import annotations
 
 import zlib
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import IntegrityError, OperationalError, transaction
+from django.utils import timezone
 
 from detector.evaluate import sens_spec
 from detector.io import NotCTError, read_volume
@@ -335,6 +337,73 @@ def test_a_second_cancel_ends_a_running_job_whose_worker_is_gone(world, api, scr
         runner.Checkpoints(DetectionJob, job.pk, lost.attempts)("local", 0.6)
     relaunched = client.post(f"/api/studies/{job.study_id}/detect/").json()
     assert relaunched["created"] == 1 and relaunched["jobs"][0]["id"] != job.pk
+
+
+# --- the sweep of jobs whose worker is gone ------------------------------------------------------
+def _claimed(job: DetectionJob, worker: str, heartbeat_age_s: float, **fields) -> DetectionJob:
+    runner.claim(DetectionJob, job.pk, worker)
+    old = timezone.now() - timedelta(seconds=heartbeat_age_s)
+    DetectionJob.objects.filter(pk=job.pk).update(heartbeat_at=old, **fields)
+    job.refresh_from_db()
+    return job
+
+
+def test_the_sweep_requeues_a_stale_running_job_once_and_its_next_delivery_finishes_it(
+    screened, sent, settings, django_capture_on_commit_callbacks, capsys
+):
+    settings.DETECTION_JOB_STALE_AFTER = 600
+    lost = _claimed(screened[0], "gone@host", 3600)
+    alive = _claimed(screened[1], "alive@host", 5)
+    dying = _claimed(screened[2], "gone@host", 3600, attempts=settings.DETECTION_MAX_ATTEMPTS)
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("sweep_jobs")
+        call_command("sweep_jobs")  # idempotent: the second finds nothing stale
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"1 requeued (detectionjob {lost.pk}); 1 failed (detectionjob {dying.pk})",
+        "no stale running jobs",
+    ]
+    for job in (lost, alive, dying):
+        job.refresh_from_db()
+    assert (lost.status, lost.stage, lost.attempts, lost.heartbeat_at) == ("queued", "re-queued", 1, None)
+    assert "gone@host stopped reporting" in lost.error
+    assert sent == [("detection.run_detection_job", {"job_id": lost.pk}, "cpu", lost.task_id)]
+    assert (alive.status, dying.status) == ("running", "failed")
+    assert f"gave up after {settings.DETECTION_MAX_ATTEMPTS} attempts" in dying.error
+    actions = AuditEvent.objects.filter(action__in=["detectionjob.requeued", "detectionjob.failed"])
+    assert sorted((a.action, a.object_id) for a in actions) == [
+        ("detectionjob.failed", str(dying.pk)),
+        ("detectionjob.requeued", str(lost.pk)),
+    ]
+    # The lost worker, were it only slow, loses its claim; the new delivery stores the one result.
+    assert runner.run_detection(lost.pk, "rescuer@host") == "done"
+    with pytest.raises(runner.ClaimLost):
+        runner.Checkpoints(DetectionJob, lost.pk, 1)("local", 0.6)
+    lost.refresh_from_db()
+    assert (lost.status, lost.attempts, lost.worker) == ("done", 2, "rescuer@host")
+    assert DetectionResult.objects.filter(study=lost.study).count() == 1
+
+
+def test_a_starting_worker_sweeps_the_jobs_its_previous_process_left_running(screened, sent):
+    """Whatever their heartbeat: a worker that has just started runs nothing yet. A cancel that
+    was waiting for the lost worker is carried out."""
+    from types import SimpleNamespace
+
+    mine = _claimed(screened[0], "w1@host", 1, cancel_requested=True)
+    other = _claimed(screened[1], "w2@host", 1)
+    tasks.sweep_at_worker_start(sender=SimpleNamespace(hostname="w1@host"))
+    mine.refresh_from_db()
+    other.refresh_from_db()
+    assert (mine.status, other.status) == ("cancelled", "running")
+    assert "w1@host stopped reporting" in mine.error
+
+
+def test_checkpoints_are_heartbeats(screened):
+    job = _claimed(screened[0], "w@host", 3600)
+    runner.Checkpoints(DetectionJob, job.pk, job.attempts)("global", 0.45)
+    job.refresh_from_db()
+    assert (timezone.now() - job.heartbeat_at).total_seconds() < 60 and job.stage == "global"
 
 
 # --- the state machine and the database's guarantees --------------------------------------------

@@ -243,3 +243,65 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker_which_completes_it_
     result_dirs = sorted(p.name for p in (shared["media"] / "results" / f"job-{done.pk}").iterdir())
     assert result_dirs == ["attempt-2"]
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_a_job_left_running_by_a_killed_worker_is_swept_and_finished_once_by_the_next(
+    world, api, phantoms, active_model, shared, settings
+):
+    """The file-system broker's case, on Redis with redelivery out of reach (the default
+    visibility timeout is hours): SIGKILL mid-job leaves the job running with nobody on it; the
+    sweep re-queues it, the next worker finishes it, and exactly one result exists."""
+    from django.core.management import call_command
+
+    from webapp.accounts.models import AuditEvent
+
+    settings.DETECTION_QUEUE = "gpu"  # away from the main worker: these two workers own queue gpu
+    pause = shared["root"] / "pause-sweep"
+    pause.mkdir()
+    (pause / "pause-at-local").touch()
+    env = worker_env(shared["root"] / "var", **shared["env"])
+    first = Worker(
+        "lost", {**env, "FS_TEST_PAUSE_DIR": str(pause)}, shared["root"] / "lost.log", "gpu", hooks=True
+    )
+    first.wait_ready()
+    try:
+        upload(api(world.coordinator), world.cohort_a.pk, phantoms, [1])
+        marker = wait_for(
+            lambda: next(iter(pause.glob("paused-DetectionJob-*")), None), what="the job to start"
+        )
+        job = DetectionJob.objects.get(pk=int(marker.name.split("-")[2]))
+        assert (job.status, job.attempts, job.stage) == ("running", 1, "local")
+        assert job.heartbeat_at is not None and job.heartbeat_at >= job.started_at
+    finally:
+        first.kill()
+    marker.unlink()
+
+    call_command("sweep_jobs")  # the heartbeat is fresh: nothing to do yet
+    job.refresh_from_db()
+    assert job.status == "running"
+    settings.DETECTION_JOB_STALE_AFTER = 1
+    time.sleep(1.5)
+    call_command("sweep_jobs")
+    call_command("sweep_jobs")  # a second sweep finds nothing running: one re-queue, one message
+    job.refresh_from_db()
+    assert (job.status, job.stage, job.attempts) == ("queued", "re-queued", 1)
+    assert "re-queued after attempt 1" in job.error and first.name in job.error
+    audits = AuditEvent.objects.filter(action="detectionjob.requeued", object_id=str(job.pk))
+    assert audits.count() == 1
+
+    second = Worker("after-sweep", env, shared["root"] / "after-sweep.log", "gpu").wait_ready()
+    try:
+        done = wait_for(
+            lambda: DetectionJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).first(),
+            timeout=180,
+            what="the swept job to be completed by the next worker",
+        )
+        time.sleep(3)  # a second delivery, if there were one, would show up now
+        done.refresh_from_db()
+    finally:
+        log = second.stop()
+    assert done.status == "done", (done.error, log[-3000:])
+    assert done.attempts == 2 and done.worker.startswith(second.name) and done.error == ""
+    assert DetectionResult.objects.filter(job=done).count() == 1
+    assert DetectionResult.objects.filter(study=done.study).count() == 1
+    assert "Traceback" not in log, log[-3000:]

@@ -71,6 +71,9 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set by the claim and every checkpoint: a running job whose heartbeat is old has lost its
+    # worker (webapp.detection.sweep re-queues it; a file-system broker never redelivers).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True

@@ -136,6 +136,7 @@ def claim(model: type[Job], job_id: int, worker: str) -> Job | None:
             attempts=job.attempts + 1,
             worker=worker[:255],
             started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
             progress=0.0,
             stage="starting",
             error="",
@@ -205,7 +206,7 @@ class Checkpoints:
             raise ClaimLost
         if row["cancel_requested"]:
             raise Cancelled(stage)
-        fields: dict[str, Any] = {"stage": stage[:100]}
+        fields: dict[str, Any] = {"stage": stage[:100], "heartbeat_at": timezone.now()}
         if progress is not None:
             fields["progress"] = min(max(float(progress), 0.0), 1.0)
         self.model.objects.filter(pk=self.job_id, attempts=self.attempt, status=JobStatus.RUNNING).update(

@@ -7,14 +7,19 @@ worker that dies mid-job leaves it to be delivered again (the job row makes that
 
 from __future__ import annotations
 
+import logging
 import random
 import socket
+from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 
-from webapp.detection import runner
+from webapp.detection import runner, sweep
 from webapp.detection.models import Calibration, DetectionJob, Job, TrainingJob
+
+log = logging.getLogger(__name__)
 
 _LONG = {"acks_late": True, "reject_on_worker_lost": True, "bind": True}
 
@@ -83,3 +88,19 @@ def train_model_version(self: Task, *, training_job_id: int) -> str:
 def run_calibration(self: Task, *, calibration_id: int) -> str:
     """Calibrate a model version on a labelled cohort (a Calibration)."""
     return _run(self, Calibration, runner.run_calibration, calibration_id)
+
+
+@shared_task(name="detection.sweep_stale_jobs", acks_late=False)
+def sweep_stale_jobs() -> str:
+    """Re-queue running jobs whose worker is gone (Celery beat runs this periodically)."""
+    return str(sweep.sweep_stale_jobs())
+
+
+@worker_ready.connect(dispatch_uid="webapp.detection.sweep_at_worker_start")
+def sweep_at_worker_start(sender: Any = None, **kwargs: Any) -> None:
+    """A starting worker runs nothing yet: jobs still running under its name were lost with its
+    previous process, and stale ones anywhere are swept too."""
+    try:
+        sweep.sweep_stale_jobs(lost_worker=getattr(sender, "hostname", "") or "")
+    except Exception:  # a worker that cannot sweep (database down) should still serve tasks
+        log.exception("the sweep at worker start failed")
