@@ -8,15 +8,26 @@ import './styles.css';
 import { readConfig } from './config.js';
 import { fetchSeriesMetadata, findCtSeries, registerSeriesImageIds } from './data/dicomweb.js';
 import { asViewerError, httpError } from './errors.js';
-import { createReadForm } from './read/readForm.js';
+import { createReadForm, readOperatingPoint } from './read/readForm.js';
+import { itemViewerUrl } from './data/worklist.js';
 import { createOperatingPointState } from './state/operatingPoint.js';
-import { fetchAnomalyMap, fetchResult } from './data/maps.js';
-import { correctedOpacity, createOverlayState, defaultThreshold } from './state/overlay.js';
+import { fetchAnomalyMap, fetchDetectionState, fetchResult } from './data/maps.js';
+import {
+  correctedOpacity,
+  createOverlayState,
+  defaultThreshold,
+  nextKind,
+  steppedThreshold,
+} from './state/overlay.js';
 import { PLANES, createViewerState } from './state/viewerState.js';
 import { mark, timings } from './timings.js';
 import { renderFindings } from './ui/findings.js';
+import { bindMarkClicks, renderMarks } from './ui/marks.js';
+import { bindReadPanel, renderReadPanel } from './ui/readPanel.js';
+import { bindShortcuts, renderHelp } from './ui/shortcuts.js';
 import {
   bindOperatingPoint,
+  choosePreset,
   loadChoice,
   nearestIndex,
   renderOperatingPoint,
@@ -43,12 +54,13 @@ async function start() {
   const viewer = createViewerState();
   const overlay = createOverlayState();
   const operatingPoint = createOperatingPointState();
-  // Read by the next steps (overlay controls, operating point, read form) and by the tests.
+  const readForm = createReadForm();
+  // Read by the tests and by people profiling.
   window.fusionscreenViewer = {
     viewer,
     overlay,
     operatingPoint,
-    readForm: createReadForm(),
+    readForm,
     timings,
   };
 
@@ -71,6 +83,25 @@ async function start() {
   try {
     config = readConfig();
     startOperatingPoint(config, operatingPoint);
+    const read = startReadForm(config, readForm, operatingPoint);
+    bindShortcuts(
+      document,
+      shortcutCommands({
+        viewer,
+        overlay,
+        operatingPoint,
+        readForm,
+        read,
+        user: config.user ?? '',
+        mpr: () => mpr,
+        activePlane: () => activePlane,
+      }),
+    );
+    renderHelp(document);
+    document.querySelector('[data-action=help]')?.addEventListener('click', () => {
+      const help = document.querySelector('[data-role=help]');
+      help.hidden = !help.hidden;
+    });
     mark('config');
     // The study's metadata comes over the network while Cornerstone starts.
     const seriesFound = findCtSeries(config);
@@ -139,15 +170,75 @@ async function start() {
     new ResizeObserver(() => mpr.resize()).observe(document.querySelector('.vw-grid'));
     window.fusionscreenViewer.views = {
       worldToCanvas: mpr.worldToCanvas,
+      canvasToWorld: mpr.canvasToWorld,
       focalPoint: mpr.focalPoint,
+      distanceToSlice: mpr.distanceToSlice,
       jumpTo: mpr.jumpTo,
       overlayProbe: mpr.overlayProbe,
     };
+    // Lesion marks: placed by clicks in mark mode, drawn where they lie on a view's slice.
+    bindMarkClicks(elements, mpr, () => readForm.get().marking, (lps) => readForm.actions.addMark(lps));
+    const drawMarks = renderOnNextFrame(() => renderMarks(document, readForm.get().marks, mpr));
+    readForm.subscribe(drawMarks);
+    viewer.subscribe(drawMarks);
     startOverlay(config, mpr, overlay);
   } catch (err) {
     console.error(err);
     viewer.actions.failed(asViewerError(err));
   }
+}
+
+/** What each keyboard shortcut does (ui/shortcuts.js names the keys). */
+function shortcutCommands({ viewer, overlay, operatingPoint, readForm, read, user, mpr, activePlane }) {
+  const help = document.querySelector('[data-role=help]');
+  const setMap = (kind) => overlay.get().status === 'ready' && overlay.set({ kind });
+  return {
+    lung: () => viewer.actions.choosePreset('lung'),
+    mediastinum: () => viewer.actions.choosePreset('mediastinum'),
+    mode: (mode) => viewer.actions.chooseMode(mode),
+    reset: () => mpr()?.reset(),
+    scroll: (delta) => mpr()?.scroll(activePlane(), delta),
+    toggleOverlay: () => overlay.set({ visible: !overlay.get().visible }),
+    cycleMap: () => setMap(nextKind(overlay.get().kind)),
+    map: setMap,
+    threshold(steps) {
+      const state = overlay.get();
+      if (state.status === 'ready') {
+        overlay.set({ threshold: steppedThreshold(state, steps) });
+      }
+    },
+    operatingPoint: (preset) => choosePreset(operatingPoint, preset, user),
+    toggleMarking: () => readForm.actions.toggleMarking(),
+    next: () => read.go('next'),
+    previous: () => read.go('previous'),
+    submit: () => read.submit(),
+    help: () => (help.hidden = !help.hidden),
+    escape() {
+      help.hidden = true;
+      readForm.actions.setMarking(false);
+    },
+  };
+}
+
+/**
+ * The read form when the page was opened for a worklist item (?item=): loads and starts the item,
+ * and returns what the card's buttons and the keys call (submit, go to the previous / next item).
+ */
+function startReadForm(config, form, operatingPoint) {
+  const submit = () =>
+    form.actions.submit(config, readOperatingPoint(operatingPoint.get()), window.fusionscreenViewer.result?.id);
+  const go = (direction) => {
+    const target = form.get().item?.[direction];
+    if (target) {
+      window.location.assign(itemViewerUrl(config, target));
+    }
+  };
+  form.subscribe(renderOnNextFrame(() => renderReadPanel(document, form.get())));
+  bindReadPanel(document, form, { submit, go });
+  if (config.item && config.itemUrlTemplate) {
+    form.actions.open(config, config.item);
+  }
+  return { submit, go };
 }
 
 /** The latest calibration's ROC for the operating-point control (one request, then local). */
@@ -185,28 +276,52 @@ async function startOperatingPoint(config, store) {
 }
 
 /**
- * The detection result and its maps: the fused map over the CT by default, the findings list;
- * a clear message instead when there is no result yet or its job failed.
+ * The detection result and its maps: the fused map over the CT by default, the findings list.
+ * Without a result, why: still processing (with progress; polled until it finishes), the job
+ * failed (its error), or no detection yet.
  */
+const PROCESSING_POLL_MS = 3000;
+
 async function startOverlay(config, mpr, overlay) {
   const findingsRoot = document.querySelector('[data-panel=findings]');
   let result;
   try {
     result = await fetchResult(config);
   } catch (err) {
-    // The server's reason when it gives one ("no detection result for this study yet: ...").
-    const detail = err.detail ? err.detail.charAt(0).toUpperCase() + err.detail.slice(1) : '';
-    const message = err.status === 404 ? `${detail}.` : err.title ? `${err.title}: ${err.detail}` : String(err);
-    overlay.set({ status: err.status === 404 ? 'none' : 'error', message });
+    if (err.status === 404) {
+      let state = null;
+      try {
+        state = await fetchDetectionState(config);
+      } catch {
+        /* fall back to the result endpoint's reason */
+      }
+      if (state === null) {
+        const detail = err.detail ? err.detail.charAt(0).toUpperCase() + err.detail.slice(1) : '';
+        state = { status: 'none', message: `${detail}.`, progress: null };
+      }
+      overlay.set(state);
+      renderFindings(findingsRoot, null, state.message, null);
+      if (state.status === 'processing') {
+        setTimeout(() => startOverlay(config, mpr, overlay), PROCESSING_POLL_MS);
+      }
+      return;
+    }
+    const message = err.title ? `${err.title}: ${err.detail}` : String(err);
+    overlay.set({ status: 'error', message, progress: null });
     renderFindings(findingsRoot, null, message, null);
     return;
   }
   window.fusionscreenViewer.result = result;
   window.fusionscreenViewer.operatingPoint.set({ fusedScore: result.fused_score });
   renderFindings(findingsRoot, result.peaks ?? [], '', (lps) => mpr.jumpTo(lps));
+  overlay.set({ status: 'loading', message: 'Loading the anomaly map…', progress: null });
   const maps = new Map();
   let shown = null;
-  const show = async (state) => {
+  // Threshold re-render times (ms from the change to every view having drawn it), for the
+  // browser test's benchmark and for people profiling.
+  const updates = [];
+  window.fusionscreenViewer.timings.overlayUpdatesMs = updates;
+  const show = async (state, previous) => {
     const { kind } = state;
     if (shown !== kind) {
       shown = kind;
@@ -236,24 +351,31 @@ async function startOverlay(config, mpr, overlay) {
       return;
     }
     const t0 = performance.now();
+    const drawn = mpr.nextRender();
     mpr.setOverlayDisplay({
       colormap: COLORMAPS[current.colormap] ?? COLORMAPS.inferno,
-      opacity: correctedOpacity(current.opacity),
+      opacity: current.visible ? correctedOpacity(current.opacity) : 0,
       lower: current.threshold ?? current.range.min,
       upper: current.range.max,
     });
-    window.fusionscreenViewer.timings.overlayUpdateMs = performance.now() - t0;
+    if (previous && previous.status === 'ready' && current.threshold !== previous.threshold) {
+      const t1 = await drawn;
+      if (t1 !== null) {
+        updates.push(Math.round((t1 - t0) * 10) / 10);
+      }
+    }
   };
   overlay.subscribe((state, previous) => {
     if (
       !previous ||
       state.kind !== previous.kind ||
       state.opacity !== previous.opacity ||
+      state.visible !== previous.visible ||
       state.threshold !== previous.threshold ||
       state.colormap !== previous.colormap ||
       (state.status === 'ready' && previous.status !== 'ready')
     ) {
-      show(state);
+      show(state, previous);
     }
   });
 }

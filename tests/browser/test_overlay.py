@@ -35,8 +35,9 @@ def lesion_phantom(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.n
     return root / row["folder"], centre, float(row["lesion_diameter_mm"])
 
 
-def stored_result(study, folder: Path, centre: np.ndarray, diameter: float):
-    """A finished detection result whose maps are a blob at the lesion over low noise."""
+def stored_result(study, folder: Path, centre: np.ndarray, diameter: float, *, version=None, fused_score=0.8):
+    """A finished detection result whose maps are a blob at the lesion over low noise (of a new
+    active model version unless ``version`` is given)."""
     from detector.io import read_volume
     from tests.webapp.factories import ModelVersionFactory
     from webapp.detection import maps
@@ -51,7 +52,7 @@ def stored_result(study, folder: Path, centre: np.ndarray, diameter: float):
     rng = np.random.default_rng(7)
     sigma = max(diameter / 2, 4.0)
     fused = np.exp(-0.5 * (distance / sigma) ** 2) + 0.15 * rng.random(shape)
-    version = ModelVersionFactory(name="overlay-model", is_active=True)
+    version = version or ModelVersionFactory(name="overlay-model", is_active=True)
     job = DetectionJob.objects.create(
         study=study, model_version=version, status="done", progress=1.0, attempts=1, queue="cpu"
     )
@@ -67,7 +68,7 @@ def stored_result(study, folder: Path, centre: np.ndarray, diameter: float):
         series_instance_uid=study.series.get().series_instance_uid,
         global_score=0.4,
         local_score=1.2,
-        fused_score=0.8,
+        fused_score=fused_score,
         peaks=[
             {"center_lps_mm": centre.tolist(), "value": 1.1, "extent_mm": diameter, "side": "?"},
         ],

@@ -103,3 +103,62 @@ def test_viewer_links_command_prints_the_study_pages(world):
     text = out.getvalue()
     assert f"http://127.0.0.1:8000/viewer/studies/{world.study_a.pk}/" in text
     assert f"/viewer/studies/{world.study_b.pk}/" not in text
+
+
+def test_the_config_names_the_read_form_endpoints_when_opened_for_an_item(client, world, bundle):
+    client.force_login(world.radiologist)
+    r = client.get(f"/viewer/studies/{world.study_a.pk}/?item=7")
+    config = r.context["viewer_config"]
+    assert config["item"] == 7
+    assert config["itemUrlTemplate"] == "/api/worklist-items/{id}/"
+    assert config["itemStartUrlTemplate"] == "/api/worklist-items/{id}/start/"
+    assert config["itemReadUrlTemplate"] == "/api/worklist-items/{id}/read/"
+    assert config["itemViewerUrlTemplate"] == "/viewer/items/{id}/"
+    assert config["csrfToken"]
+    assert config["detectionStatusUrl"] == f"/viewer/studies/{world.study_a.pk}/detection-status/"
+    assert 'data-panel="read"' in r.content.decode()
+    assert page(client, world.radiologist, world.study_a).context["viewer_config"]["item"] is None
+
+
+def test_detection_status_says_why_a_study_has_no_result(client, world):
+    from tests.webapp.factories import ModelVersionFactory
+    from webapp.detection.models import DetectionJob
+
+    url = f"/viewer/studies/{world.study_a.pk}/detection-status/"
+    client.force_login(world.radiologist)
+    assert client.get(url).json() == {"state": "none", "job": None}
+    version = ModelVersionFactory(is_active=True)
+    job = DetectionJob.objects.create(
+        study=world.study_a, model_version=version, status="failed", error="CT has 12 slices; 32 needed"
+    )
+    body = client.get(url).json()
+    assert body["state"] == "failed" and body["job"]["error"] == "CT has 12 slices; 32 needed"
+    assert body["job"]["model_version"] == version.name
+    DetectionJob.objects.create(
+        study=world.study_a, model_version=version, status="running", progress=0.4, stage="local branch"
+    )
+    body = client.get(url).json()
+    assert body["state"] == "running" and body["job"]["progress"] == 0.4 and body["job"]["id"] != job.pk
+    assert client.get(f"/viewer/studies/{world.study_b.pk}/detection-status/").status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302
+
+
+def test_an_item_link_opens_its_study_with_the_read_form(client, world):
+    from tests.webapp.factories import ModelVersionFactory, detection_result
+    from webapp.worklists import services
+
+    version = ModelVersionFactory(is_active=True)
+    detection_result(world.study_a, version)
+    worklist = services.build_worklist(
+        world.coordinator,
+        world.cohort_a,
+        name="W",
+        model_version=version,
+        readers=[world.radiologist.username],
+    )
+    item = worklist.items.get()
+    client.force_login(world.radiologist)
+    r = client.get(f"/viewer/items/{item.pk}/")
+    assert r.status_code == 302 and r["Location"] == f"/viewer/studies/{world.study_a.pk}/?item={item.pk}"
+    assert client.get("/viewer/items/999999/").status_code == 404

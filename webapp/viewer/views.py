@@ -1,15 +1,19 @@
 """The viewer page: a server-rendered shell (study header, viewport layout, loading state) that
-loads the Cornerstone3D bundle; the bundle reads the study through /dicomweb/."""
+loads the Cornerstone3D bundle; the bundle reads the study through /dicomweb/ and the REST API.
+Opened with ?item=<worklist item id> it also hosts the read form for that item."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET
 
 from webapp.studies.models import Study
 from webapp.viewer import bundle, services
+from webapp.worklists.models import WorklistItem
 
 
 def _optional_url(name: str, *args: object) -> str | None:
@@ -20,6 +24,12 @@ def _optional_url(name: str, *args: object) -> str | None:
         return None
 
 
+def _url_template(name: str, placeholder: str, *args: object) -> str | None:
+    """A URL with one integer argument left as ``{placeholder}`` for the bundle to fill in."""
+    url = _optional_url(name, *args, 987654321)
+    return url.replace("987654321", "{" + placeholder + "}") if url else None
+
+
 # (plane, label, and the patient directions at the top, bottom, left and right of the image):
 # radiological convention, the patient's right on the image's left; anterior up in axial.
 PANES = (
@@ -27,6 +37,11 @@ PANES = (
     ("coronal", "Coronal", "S", "I", "R", "L"),
     ("sagittal", "Sagittal", "S", "I", "A", "P"),
 )
+
+
+def _item_id(request: HttpRequest) -> int | None:
+    raw = request.GET.get("item", "")
+    return int(raw) if raw.isdigit() else None
 
 
 @login_required
@@ -41,17 +56,49 @@ def study_viewer(request: HttpRequest, study_id: int) -> HttpResponse:
         context = {"study_id": study_id, "heading": "Viewer not built", "bundle_error": str(e)}
         return render(request, "viewer/unavailable.html", context, status=503)
     map_url = _optional_url("study-map", study.pk, "KIND")
+    item = _item_id(request)
     config = {
         "studyId": study.pk,
         "studyInstanceUID": study.study_instance_uid,
         "dicomwebRoot": reverse("dicomweb:studies").removesuffix("/studies"),
-        "loginUrl": f"{reverse('accounts:login')}?next={request.path}",
-        # Detection results and maps (next slice: the anomaly overlay), when that app serves them.
+        "loginUrl": f"{reverse('accounts:login')}?next={request.get_full_path()}",
+        # Detection results and maps, and why there is none when there is none.
         "resultUrl": _optional_url("study-result", study.pk),
         "mapUrlTemplate": map_url.replace("KIND", "{kind}") if map_url else None,
+        "detectionStatusUrl": reverse("viewer:detection-status", args=[study.pk]),
         "calibrationUrl": _optional_url("calibration-latest"),
         # The operating point chosen in the viewer is remembered per user (in the browser).
         "user": request.user.get_username(),
+        # The read form: the worklist item being read, its API and the viewer of its neighbours.
+        "item": item,
+        "itemUrlTemplate": _url_template("worklist-item-detail", "id"),
+        "itemStartUrlTemplate": _url_template("worklist-item-start", "id"),
+        "itemReadUrlTemplate": _url_template("worklist-item-read", "id"),
+        "itemViewerUrlTemplate": _url_template("viewer:item", "id"),
+        "csrfToken": get_token(request),
     }
-    context = {"study": study, "assets": assets, "viewer_config": config, "panes": PANES}
+    context = {"study": study, "assets": assets, "viewer_config": config, "panes": PANES, "item": item}
     return render(request, "viewer/study.html", context)
+
+
+@login_required
+def item_viewer(request: HttpRequest, item_id: int) -> HttpResponse:
+    """A worklist item's study in the viewer, with its read form (what next / previous follow)."""
+    try:
+        study_id = services.item_study_id(request.user, item_id)
+    except WorklistItem.DoesNotExist:
+        raise Http404("no such worklist item among yours") from None
+    return redirect(f"{reverse('viewer:study', args=[study_id])}?item={item_id}")
+
+
+@login_required
+@require_GET
+def detection_status(request: HttpRequest, study_id: int) -> JsonResponse:
+    """Where the study's detection stands (JSON), for the viewer to say why it has no result:
+    {state: none | queued | running | done | failed | cancelled, job: {...} | null}."""
+    if not request.user.has_perm("detection.view_detectionresult"):
+        return JsonResponse({"detail": "your role does not allow you to see detection results"}, status=403)
+    try:
+        return JsonResponse(services.detection_status(request.user, study_id))
+    except Study.DoesNotExist:
+        return JsonResponse({"detail": "no such study among yours"}, status=404)

@@ -76,3 +76,61 @@ export async function fetchAnomalyMap(config, kind) {
     max: offset + 65535 * scale,
   };
 }
+
+/**
+ * Why a study has no result, from the viewer's detection-status endpoint
+ * ({state, job: {status, progress, stage, error, model_version}}), as the overlay state to show:
+ * { status: 'processing' | 'failed' | 'none', message, progress }.
+ */
+export async function fetchDetectionState(config) {
+  if (!config.detectionStatusUrl) {
+    return null;
+  }
+  const response = await fetch(config.detectionStatusUrl, {
+    credentials: 'same-origin',
+    headers: { Accept: 'application/json' },
+  });
+  if (!response.ok) {
+    return null;
+  }
+  return describeDetection(await response.json());
+}
+
+export function describeDetection({ state, job }) {
+  const model = job?.model_version ? ` (model ${job.model_version})` : '';
+  const pct = job ? Math.round(100 * (job.progress ?? 0)) : 0;
+  switch (state) {
+    case 'queued':
+      return {
+        status: 'processing',
+        progress: 0,
+        message: `Study still processing: detection is queued${model}. The overlay appears here when it finishes.`,
+      };
+    case 'running':
+      return {
+        status: 'processing',
+        progress: job.progress ?? 0,
+        message: `Study still processing: detection is running${model}${job.stage ? `, ${job.stage}` : ''}, ${pct}% done. The overlay appears here when it finishes.`,
+      };
+    case 'failed':
+      return {
+        status: 'failed',
+        progress: null,
+        message: `Detection failed${model}: ${job.error || 'the job gave no reason'}. A coordinator can launch detection again from the cohort page.`,
+      };
+    case 'cancelled':
+      return {
+        status: 'none',
+        progress: null,
+        message: `No result: detection of this study was cancelled${model}. A coordinator can launch it again from the cohort page.`,
+      };
+    case 'done':
+      return null; // a result exists after all: load it
+    default:
+      return {
+        status: 'none',
+        progress: null,
+        message: 'No result yet: detection has not been run on this study. A coordinator launches it from the cohort page.',
+      };
+  }
+}

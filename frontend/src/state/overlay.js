@@ -5,8 +5,11 @@ import { createStore } from './store.js';
  * loaded as local volumes over the CT). One source of truth for the controls, the legend and the
  * views:
  *
- *   status     'loading' | 'ready' | 'none' (no result yet / job failed) | 'error'
- *   message    what to tell the reader when status is 'none' or 'error'
+ *   status     'loading' | 'ready' | 'processing' (detection queued or running) | 'failed'
+ *              (the detection job failed) | 'none' (no result, no job) | 'error' (could not load)
+ *   message    what to tell the reader when status is not 'ready'
+ *   progress   the detection job's progress 0..1 while 'processing', else null
+ *   visible    false while the reader has switched the overlay off (key O)
  *   kind       'fused' | 'global' | 'local'  (fused by default)
  *   colormap   a Cornerstone colormap name
  *   opacity    0..1 as the user sees it (the renderer corrects Cornerstone's non-linear blend)
@@ -18,6 +21,8 @@ export function createOverlayState() {
   const store = createStore({
     status: 'loading',
     message: '',
+    progress: null,
+    visible: true,
     available: false,
     kind: 'fused',
     colormap: 'inferno',
@@ -26,6 +31,23 @@ export function createOverlayState() {
     range: null,
   });
   return store;
+}
+
+/** The next map in the cycle fused -> global -> local (key S). */
+export function nextKind(kind) {
+  const kinds = ['fused', 'global', 'local'];
+  return kinds[(kinds.indexOf(kind) + 1) % kinds.length];
+}
+
+/** The threshold `steps` fiftieths of the range up (or down), kept inside the range. */
+export function steppedThreshold(state, steps) {
+  const { range, threshold } = state;
+  if (!range) {
+    return threshold;
+  }
+  const span = range.max - range.min;
+  const current = threshold ?? defaultThreshold(range);
+  return Math.min(range.max, Math.max(range.min, current + (steps * span) / 50));
 }
 
 /** The default display threshold: half way up the map's range. */

@@ -54,28 +54,33 @@ export function currentPoint(state) {
   return state.points[index] ?? null;
 }
 
+function remember(store, user) {
+  const { preset, index, points } = store.get();
+  saveChoice(user, { preset, threshold: preset ? null : points[index]?.threshold ?? null });
+}
+
+/** Chooses a named operating point of the calibration (a button, or keys 1 / 2 / 3). */
+export function choosePreset(store, preset, user) {
+  const state = store.get();
+  if (state.status !== 'ready' || !state.calibration?.operating_points?.fused?.[preset]) {
+    return;
+  }
+  const t = state.calibration.operating_points.fused[preset].threshold;
+  store.set({ preset, index: nearestIndex(state.points, t) });
+  remember(store, user);
+}
+
 export function bindOperatingPoint(doc, store, user) {
   const root = doc.querySelector('[data-panel=operating-point]');
   if (!root) {
     return;
   }
-  const remember = () => {
-    const { preset, index, points } = store.get();
-    saveChoice(user, { preset, threshold: preset ? null : points[index]?.threshold ?? null });
-  };
   root.querySelectorAll('[data-op-preset]').forEach((button) => {
-    button.addEventListener('click', () => {
-      const preset = button.dataset.opPreset;
-      const state = store.get();
-      const t = state.calibration?.operating_points?.fused?.[preset]?.threshold;
-      const index = nearestIndex(state.points, t);
-      store.set({ preset, index });
-      remember();
-    });
+    button.addEventListener('click', () => choosePreset(store, button.dataset.opPreset, user));
   });
   root.querySelector('[data-op=slider]')?.addEventListener('input', (evt) => {
     store.set({ preset: null, index: Number(evt.target.value) });
-    remember();
+    remember(store, user);
   });
 }
 

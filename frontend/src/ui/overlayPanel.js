@@ -27,6 +27,9 @@ export function bindOverlayPanel(doc, overlay) {
   root.querySelectorAll('[data-overlay-kind]').forEach((button) => {
     button.addEventListener('click', () => overlay.set({ kind: button.dataset.overlayKind }));
   });
+  root.querySelector('[data-overlay=visible]')?.addEventListener('change', (evt) => {
+    overlay.set({ visible: evt.target.checked });
+  });
   root.querySelector('[data-overlay=opacity]')?.addEventListener('input', (evt) => {
     overlay.set({ opacity: Number(evt.target.value) / 100 });
   });
@@ -49,15 +52,18 @@ export function renderOverlayPanel(doc, state) {
   root.dataset.state = state.status;
   const message = root.querySelector('[data-overlay=message]');
   const controls = root.querySelector('[data-overlay=controls]');
-  const texts = {
-    loading: 'Loading the anomaly map…',
-    none: state.message,
-    error: state.message,
-    ready: '',
-  };
-  message.textContent = texts[state.status] ?? '';
+  message.textContent = state.status === 'ready' ? '' : state.message || 'Loading the anomaly map…';
   message.hidden = state.status === 'ready';
   controls.hidden = state.status !== 'ready';
+  const progress = root.querySelector('[data-overlay=progress]');
+  if (progress) {
+    progress.hidden = state.status !== 'processing';
+    progress.querySelector('div').style.width = `${Math.round(100 * (state.progress ?? 0))}%`;
+  }
+  const visible = root.querySelector('[data-overlay=visible]');
+  if (visible) {
+    visible.checked = state.visible;
+  }
   root.querySelectorAll('[data-overlay-kind]').forEach((button) => {
     button.setAttribute('aria-pressed', String(button.dataset.overlayKind === state.kind));
   });

@@ -1,14 +1,6 @@
 /**
- * Toolbar buttons and keyboard shortcuts -> viewer actions; button states render from state.
+ * Toolbar buttons -> viewer actions; button states render from state. (Keys: ui/shortcuts.js.)
  */
-const KEYS = Object.freeze({
-  l: ['choosePreset', 'lung'],
-  m: ['choosePreset', 'mediastinum'],
-  c: ['chooseMode', 'crosshairs'],
-  w: ['chooseMode', 'windowLevel'],
-  p: ['chooseMode', 'pan'],
-  z: ['chooseMode', 'zoom'],
-});
 
 export function bindToolbar(doc, viewer, commands) {
   doc.querySelectorAll('[data-preset]').forEach((button) => {
@@ -18,23 +10,6 @@ export function bindToolbar(doc, viewer, commands) {
     button.addEventListener('click', () => viewer.actions.chooseMode(button.dataset.mode));
   });
   doc.querySelector('[data-action=reset]')?.addEventListener('click', () => commands.reset());
-  doc.addEventListener('keydown', (evt) => {
-    if (evt.ctrlKey || evt.metaKey || evt.altKey || evt.target.closest?.('input, textarea, select')) {
-      return;
-    }
-    const key = evt.key.toLowerCase();
-    if (KEYS[key]) {
-      const [action, arg] = KEYS[key];
-      viewer.actions[action](arg);
-    } else if (key === 'r') {
-      commands.reset();
-    } else if (evt.key === 'ArrowUp' || evt.key === 'ArrowDown') {
-      commands.scroll(evt.key === 'ArrowUp' ? -1 : 1);
-    } else {
-      return;
-    }
-    evt.preventDefault();
-  });
 }
 
 export function renderToolbar(doc, state) {

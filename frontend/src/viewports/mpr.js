@@ -390,6 +390,41 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
     worldToCanvas(plane, lps) {
       return viewport(plane).worldToCanvas(lps);
     },
+    /** The patient point (LPS mm) drawn at CSS pixel `xy` of a view's element, on its slice. */
+    canvasToWorld(plane, xy) {
+      return [...viewport(plane).canvasToWorld(xy)];
+    },
+    /** Signed distance (mm) of patient point `lps` from the slice a view shows. */
+    distanceToSlice(plane, lps) {
+      const { focalPoint, viewPlaneNormal } = viewport(plane).getCamera();
+      return lps.reduce((sum, v, i) => sum + (v - focalPoint[i]) * viewPlaneNormal[i], 0);
+    },
+    /**
+     * Resolves (with the time it resolved, performance.now()) once every view has drawn again
+     * after this call; after `timeoutMs` without it, with null.
+     */
+    nextRender(timeoutMs = 5000) {
+      return new Promise((resolve) => {
+        const pending = new Set(planes);
+        const listeners = [];
+        const done = (value) => {
+          listeners.forEach(([element, listener]) => element.removeEventListener(Enums.Events.IMAGE_RENDERED, listener));
+          clearTimeout(timer);
+          resolve(value);
+        };
+        const timer = setTimeout(() => done(null), timeoutMs);
+        planes.forEach((plane) => {
+          const listener = () => {
+            pending.delete(plane);
+            if (!pending.size) {
+              done(performance.now());
+            }
+          };
+          elements[plane].addEventListener(Enums.Events.IMAGE_RENDERED, listener);
+          listeners.push([elements[plane], listener]);
+        });
+      });
+    },
     /** The view's centre (focal point) in LPS mm. */
     focalPoint(plane) {
       return [...viewport(plane).getCamera().focalPoint];
