@@ -1,5 +1,5 @@
 """``manage.py demo``: the web platform's demo data, made through the same services and worker
-jobs as real use. A Celery worker must be running (scripts/demo.sh starts one).
+jobs as real use, down to the radiologist's triaged worklist. A Celery worker must be running (scripts/demo.sh starts one).
 
 Idempotent: generated phantoms, cohorts, the demo model, results and the calibration are reused
 when present, so running it again only does what is missing.
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -24,6 +25,8 @@ from webapp.cohorts.models import Cohort, CohortLabel, CohortMember, CohortStudy
 from webapp.detection import services
 from webapp.detection.models import Calibration, DetectionJob, Job, JobStatus, ModelVersion, TrainingJob
 from webapp.detection.selectors import active_model_version, latest_calibration
+from webapp.worklists import services as worklist_services
+from webapp.worklists.models import Worklist
 
 DEFAULT_PASSWORD = "fusionscreen-demo"
 MODEL_NAME = "demo (brief training)"
@@ -44,9 +47,27 @@ COHORT_NAMES = {
 }
 
 
+WORKLIST_NAME = "Demo screening triage"
+
+
+def demo_worklist(coordinator, screening: Cohort, radiologist) -> Worklist:
+    """The screening cohort's worklist of the active model's results, assigned to the demo
+    radiologist (built by the coordinator, as in real use; an existing one is kept)."""
+    worklist = Worklist.objects.filter(
+        name=WORKLIST_NAME, cohort=screening, model_version=active_model_version()
+    ).first()
+    if worklist is None:
+        return worklist_services.build_worklist(
+            coordinator, screening, name=WORKLIST_NAME, readers=[radiologist.get_username()]
+        )
+    worklist_services.assign_worklist(coordinator, worklist, [radiologist.get_username()])
+    return worklist
+
+
 class Command(BaseCommand):
     help = (
-        "Demo users, synthetic cohorts, a briefly trained model, detection and calibration (needs a worker)."
+        "Demo users, synthetic cohorts, a briefly trained model, detection, calibration and the "
+        "radiologist's worklist (needs a worker)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -106,6 +127,14 @@ class Command(BaseCommand):
                 f"balanced point: fused >= {balanced['threshold']:.3f}, sensitivity "
                 f"{balanced['sensitivity']:.2f}, specificity {balanced['specificity']:.2f}"
             )
+        try:
+            worklist = demo_worklist(coordinator, cohorts["screening"], radiologist)
+            self._say(
+                f"worklist {worklist.name!r}: {worklist.items.count()} studies, most anomalous first, "
+                f"assigned to {radiologist.get_username()}"
+            )
+        except ValidationError as e:  # no detection finished: the jobs above said why
+            self._say(f"no worklist: {'; '.join(e.messages)}")
         self._say(f"demo data ready in {time.monotonic() - started:.0f} s")
         self.stdout.write(
             f"logins: admin, coordinator, radiologist; password: {password}"
