@@ -19,6 +19,40 @@ from detector.settings import ModelSettings
 
 # Candidate cube centres per patient: a random subset of lung voxels is plenty.
 _CANDIDATES_PER_PATIENT = 20_000
+# The phases of training, in order, as progress reports name them; each is an equal share of
+# the reported fraction (their real durations depend on cohort size, epochs and device).
+PHASES = ("read + lung mask", "global coreset banks", "local contrastive training", "local normal bank")
+
+ProgressCallback = Callable[[str, float], None]  # (stage, fraction of the whole training 0..1)
+
+
+class _Phase:
+    """One phase's tqdm bar (the CLI's) and its reports to ``on_progress`` (a job's)."""
+
+    def __init__(
+        self, index: int, total: int, show_bar: bool, on_progress: ProgressCallback | None, unit: str = "it"
+    ) -> None:
+        self.index, self.total, self.done, self.note = index, total, 0, ""
+        self.on_progress = on_progress
+        self.bar = tqdm(total=total, desc=PHASES[index], disable=not show_bar, unit=unit)
+        self._report()
+
+    def _report(self) -> None:
+        if self.on_progress is not None:
+            within = min(self.done / self.total, 1.0) if self.total else 0.0
+            stage = f"{PHASES[self.index]} {self.done}/{self.total}{self.note}"
+            self.on_progress(stage, (self.index + within) / len(PHASES))
+
+    def step(self, **postfix: str) -> None:
+        if postfix:
+            self.bar.set_postfix(**postfix)
+            self.note = " (" + ", ".join(f"{k} {v}" for k, v in postfix.items()) + ")"
+        self.bar.update()
+        self.done += 1
+        self._report()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 @dataclass
@@ -54,8 +88,13 @@ def train(
     epochs: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    on_progress: ProgressCallback | None = None,
 ) -> FusionModel:
-    """Fit both branches on normal studies; every open choice is recorded in the model."""
+    """Fit both branches on normal studies; every open choice is recorded in the model.
+
+    ``progress`` shows tqdm bars; ``on_progress(stage, fraction)`` is called as each phase starts
+    and after each of its steps (study, bank, epoch), e.g. to store a job's progress; what it
+    raises stops the training."""
     if len(entries) < 2:
         raise ValueError(f"training needs at least 2 normal studies, got {len(entries)}")
     if epochs is not None:
@@ -66,29 +105,28 @@ def train(
     timer = Timer()
     normals: list[NormalStudy] = []
     with timer.stage("prepare"):
-        for e in tqdm(entries, desc="read + lung mask", disable=not progress, unit="study"):
+        phase = _Phase(0, len(entries), progress, on_progress, unit="study")
+        for e in entries:
             normals.append(prepare_normal(e, model, rng))
+            phase.step()
+        phase.close()
     with timer.stage("global_bank"):
-        bar = tqdm(total=6, desc="global coreset banks", disable=not progress)
-        bank_sizes = model.global_model.fit([n.global_features for n in normals], lambda v: bar.update())
-        bar.close()
+        phase = _Phase(1, 6, progress, on_progress)
+        bank_sizes = model.global_model.fit([n.global_features for n in normals], lambda v: phase.step())
+        phase.close()
     patients = [(n.local_volume, n.centres) for n in normals]
     with timer.stage("local_train"):
-        bar = tqdm(total=settings.local_epochs, desc="local contrastive training", disable=not progress)
-
-        def on_epoch(epoch: int, loss: float) -> None:
-            bar.set_postfix(loss=f"{loss:.3f}")
-            bar.update()
-
-        model.local_model.train(patients, settings.local_epochs, on_epoch)
-        bar.close()
+        phase = _Phase(2, settings.local_epochs, progress, on_progress)
+        model.local_model.train(
+            patients, settings.local_epochs, lambda epoch, loss: phase.step(loss=f"{loss:.3f}")
+        )
+        phase.close()
     with timer.stage("local_bank"):
         positional = settings.local_bank_mode == "position"
-        steps = len(normals) if positional else settings.local_bank_passes
-        bar = tqdm(total=steps, desc="local normal bank", disable=not progress)
+        phase = _Phase(3, len(normals) if positional else settings.local_bank_passes, progress, on_progress)
         grids = [n.grid for n in normals] if positional else None
-        model.local_model.build_bank(patients, lambda p: bar.update(), grids)
-        bar.close()
+        model.local_model.build_bank(patients, lambda p: phase.step(), grids)
+        phase.close()
     model.meta = {
         "training": {
             "normal_patient_ids": [n.patient_id for n in normals],

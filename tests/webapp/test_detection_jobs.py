@@ -596,7 +596,9 @@ def test_import_model_command_and_activation(world, api, tiny_model_dir, capsys)
         call_command("import_model", str(tiny_model_dir), "--name", "cmd-1")
 
 
-def test_training_runs_and_reports_progress(world, api, phantoms, sent, django_capture_on_commit_callbacks):
+def test_training_runs_and_reports_progress(
+    world, api, phantoms, sent, django_capture_on_commit_callbacks, monkeypatch
+):
     cohort = CohortFactory(name="normals", purpose="normal_reference")
     CohortMemberFactory(cohort=cohort, user=world.admin)
     upload(api(world.admin), cohort, phantoms, [1, 2])  # the two normals (A001 sorts first)
@@ -623,17 +625,40 @@ def test_training_runs_and_reports_progress(world, api, phantoms, sent, django_c
     def record(sender, stage, progress, **kwargs):
         stages.append((stage, progress))
 
+    import detector.train as detector_train
+
+    callbacks: list[tuple[str, float]] = []
+    real_train = detector_train.train
+
+    def train_watching_the_callback(*args, on_progress, **kwargs):
+        assert kwargs["progress"] is False  # no tqdm bars in a worker: progress is the callback's
+        return real_train(*args, **kwargs, on_progress=lambda *a: (callbacks.append(a), on_progress(*a)))
+
+    monkeypatch.setattr(detector_train, "train", train_watching_the_callback)
     job_stage.connect(record, sender=TrainingJob, dispatch_uid="test-record")
     try:
         assert runner.run_training(job.pk, "w") == "done"
     finally:
         job_stage.disconnect(dispatch_uid="test-record", sender=TrainingJob)
     progress = [p for _, p in stages]
-    assert progress == sorted(progress) and progress[-1] == 0.97
-    names = [s for s, _ in stages]
-    assert "read + lung mask 2/2" in names and any(
-        s.startswith("local contrastive training 1/1") for s in names
-    )
+    assert progress == sorted(progress) and progress[0] == 0.01 and progress[-1] == 0.97
+    # Every phase start and step came through the callback, and became the job's stage.
+    names = [s for s, _ in callbacks]
+    assert names[:11] == [
+        "read + lung mask 0/2",
+        "read + lung mask 1/2",
+        "read + lung mask 2/2",
+        *[f"global coreset banks {i}/6" for i in range(7)],
+        "local contrastive training 0/1",
+    ]
+    assert names[11].startswith("local contrastive training 1/1 (loss ")
+    bank = names[12:]
+    steps = len(bank) - 1
+    assert steps >= 1 and bank == [f"local normal bank {i}/{steps}" for i in range(steps + 1)]
+    assert [f for _, f in callbacks] == sorted(f for _, f in callbacks)
+    assert (callbacks[0][1], callbacks[-1][1]) == (0.0, 1.0)
+    assert [s for s, _ in stages[1:-1]] == [s for s, _ in callbacks]
+    assert [p for _, p in stages[1:-1]] == pytest.approx([0.02 + 0.93 * f for _, f in callbacks])
     job.refresh_from_db()
     version = job.model_version
     assert (job.status, job.progress, version.status, version.is_active) == ("done", 1.0, "ready", True)

@@ -342,74 +342,14 @@ def run_detection(job_id: int, worker: str) -> str:
 
 
 # --- training --------------------------------------------------------------------------------
-# The progress bars detector.train opens, in order; each is a quarter of the job's progress.
-TRAINING_PHASES = (
-    "read + lung mask",
-    "global coreset banks",
-    "local contrastive training",
-    "local normal bank",
-)
+def training_progress(checkpoint: Checkpoints) -> Callable[[str, float], None]:
+    """detector.train's progress callback as checkpoints: its fraction of the training spans the
+    job's 0.02..0.95 (reading the cohort before, saving the model after)."""
 
+    def on_progress(stage: str, fraction: float) -> None:
+        checkpoint(stage, 0.02 + 0.93 * min(max(fraction, 0.0), 1.0))
 
-class _TrainingBars:
-    """Stands in for tqdm inside detector.train: each bar update becomes a checkpoint."""
-
-    def __init__(self, checkpoint: Checkpoints) -> None:
-        self.checkpoint = checkpoint
-        self.opened = 0
-
-    def __call__(self, iterable: Any = None, total: int | None = None, desc: str = "", **kwargs: Any) -> _Bar:
-        phase = TRAINING_PHASES.index(desc) if desc in TRAINING_PHASES else self.opened
-        self.opened += 1
-        return _Bar(self.checkpoint, iterable, total, desc or "training", phase)
-
-
-class _Bar:
-    def __init__(
-        self, checkpoint: Checkpoints, iterable: Any, total: int | None, desc: str, phase: int
-    ) -> None:
-        self.checkpoint, self.iterable, self.desc, self.phase = checkpoint, iterable, desc, phase
-        self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
-        self.n = 0
-        self.postfix = ""
-        self._report()
-
-    def _report(self) -> None:
-        within = min(self.n / self.total, 1.0) if self.total else 0.0
-        progress = 0.02 + 0.93 * (min(self.phase, len(TRAINING_PHASES) - 1) + within) / len(TRAINING_PHASES)
-        count = f" {self.n}/{self.total}" if self.total else ""
-        self.checkpoint(f"{self.desc}{count}{self.postfix}", progress)
-
-    def __iter__(self) -> Iterator[Any]:
-        for item in self.iterable:
-            yield item
-            self.update()
-
-    def update(self, n: int = 1) -> None:
-        self.n += n
-        self._report()
-
-    def set_postfix(self, **values: Any) -> None:
-        self.postfix = " (" + ", ".join(f"{k} {v}" for k, v in values.items()) + ")"
-
-    def close(self) -> None:
-        pass
-
-
-@contextmanager
-def _training_progress(bars: _TrainingBars) -> Iterator[None]:
-    """detector.train reports progress only through tqdm bars (it has no callback), so the bars
-    are swapped for checkpoints while it runs. Safe because a worker process runs one task at a
-    time (prefork or solo pool); without tqdm there the job still trains, with coarse progress."""
-    original = getattr(detector_train, "tqdm", None)
-    if original is None:
-        yield
-        return
-    detector_train.tqdm = bars
-    try:
-        yield
-    finally:
-        detector_train.tqdm = original
+    return on_progress
 
 
 def training_entries(job: TrainingJob) -> list[CohortEntry]:
@@ -446,10 +386,15 @@ def run_training(job_id: int, worker: str) -> str:
         model_settings = ModelSettings().with_overrides(
             {k: tuple(v) if isinstance(v, list) else v for k, v in job.settings_overrides.items()}
         )
-        with _training_progress(_TrainingBars(checkpoint)):
-            model = detector_train.train(
-                entries, model_settings, settings.DETECTION_DEVICE, job.epochs, progress=True, log=log.info
-            )
+        model = detector_train.train(
+            entries,
+            model_settings,
+            settings.DETECTION_DEVICE,
+            job.epochs,
+            progress=False,  # no bars in a worker's log: the job row has the progress
+            log=log.info,
+            on_progress=training_progress(checkpoint),
+        )
         cohort = job.cohort
         model.meta["training"]["cohort"] = f"FusionScreen cohort {cohort.pk}: {cohort.name}"
         checkpoint("saving the model", 0.97)
