@@ -170,18 +170,55 @@ def test_overlay_colours_the_lesion_threshold_clears_it_and_a_finding_moves_the_
         context.close()
 
 
-def test_a_study_without_a_result_says_so(browser, site, phantom_small, viewer_bundle, screenshots):
+@pytest.mark.parametrize("job", [None, "failed", "queued", "running"])
+def test_a_study_without_a_result_says_why(browser, site, phantom_small, viewer_bundle, screenshots, job):
+    """No job: not run yet. Failed: the job's error. Queued / running: still processing, with
+    progress. And no calibration yet: the operating-point card says so."""
+    from tests.webapp.factories import ModelVersionFactory
+    from webapp.detection.models import DetectionJob
+
     study = store_series(site.coordinator, site.cohort, phantom_small[0])
+    error = "CT series 1.2.3 has 12 slices; the detector needs at least 32"
+    if job is not None:
+        DetectionJob.objects.create(
+            study=study,
+            model_version=ModelVersionFactory(name="screening-v1", is_active=True),
+            status=job,
+            progress={"failed": 0.35, "queued": 0.0, "running": 0.4}[job],
+            stage="local branch" if job == "running" else "",
+            error=error if job == "failed" else "",
+            attempts=1,
+            queue="cpu",
+        )
+    expected = {
+        None: ("none", "detection has not been run on this study"),
+        "failed": ("failed", f"Detection failed (model screening-v1): {error}."),
+        "queued": ("processing", "Study still processing: detection is queued (model screening-v1)"),
+        "running": ("processing", "detection is running (model screening-v1), local branch, 40% done"),
+    }[job]
     context, page, errors = open_viewer(browser, site, study)
     try:
-        wait_loaded(page)
         page.wait_for_function(
-            "() => window.fusionscreenViewer.overlay.get().status === 'none'", timeout=15_000
+            f"() => window.fusionscreenViewer && window.fusionscreenViewer.overlay.get().status === '{expected[0]}'",
+            timeout=30_000,
         )
+        page.wait_for_timeout(100)
         text = page.locator("[data-overlay=message]").inner_text()
-        assert "No detection result for this study yet" in text, text
+        assert expected[1] in text, text
         assert text in page.locator("[data-findings=message]").inner_text()
-        page.screenshot(path=str(screenshots / "overlay-no-result.png"))
+        progress = page.locator("[data-overlay=progress]")
+        assert progress.is_visible() == (expected[0] == "processing")
+        page.wait_for_function("() => window.fusionscreenViewer.operatingPoint.get().status === 'none'")
+        assert "No calibration yet" in page.locator("[data-op=message]").inner_text()
+        wait_loaded(page)
+        page.screenshot(path=str(screenshots / f"overlay-no-result-{job or 'no-job'}.png"))
+        if job == "running":
+            # The job finishes: the viewer notices (it polls) and the message moves on.
+            DetectionJob.objects.filter(study=study).update(status="failed", error="worker lost")
+            page.wait_for_function(
+                "() => window.fusionscreenViewer.overlay.get().status === 'failed'", timeout=15_000
+            )
+            assert "worker lost" in page.locator("[data-overlay=message]").inner_text()
         assert not errors, errors
     finally:
         context.close()
@@ -301,6 +338,81 @@ def test_overlay_opacity_looks_proportional(browser, site, lesion_phantom, viewe
         print("visible share of the overlay colour per opacity:", shares)
         for o, share in shares.items():
             assert abs(share - o / 100) < 0.12, shares
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+def test_keyboard_shortcuts_and_the_threshold_rerender_time(
+    browser, site, lesion_phantom, viewer_bundle, screenshots
+):
+    """Keys drive the overlay, the operating point and the window; "?" lists them. Benchmark,
+    printed: the time from a display-threshold change to all three views drawn with it."""
+    folder, centre, diameter = lesion_phantom
+    study = store_series(site.coordinator, site.cohort, folder)
+    result = stored_result(study, folder, centre, diameter)
+    stored_calibration(site.cohort, result.model_version)
+    context, page, errors = open_viewer(browser, site, study)
+    state = "(name) => window.fusionscreenViewer[name].get()"
+    try:
+        wait_loaded(page)
+        page.wait_for_function(OVERLAY_READY, timeout=30_000)
+        page.wait_for_function("() => window.fusionscreenViewer.operatingPoint.get().status === 'ready'")
+        page.locator("[data-finding='0']").click()
+        page.mouse.move(5, 5)
+
+        page.keyboard.press("?")
+        help_box = page.locator("[data-role=help]")
+        assert help_box.is_visible() and help_box.locator("dt").count() >= 12
+        assert "Mark lesion mode" in help_box.inner_text()
+        page.screenshot(path=str(screenshots / "viewer-keys-help.png"))
+        page.keyboard.press("Escape")
+        assert not help_box.is_visible()
+
+        page.keyboard.press("o")
+        assert page.evaluate(state, "overlay")["visible"] is False
+        page.wait_for_function("() => !document.querySelector('[data-overlay=visible]').checked")
+        page.keyboard.press("o")
+        assert page.evaluate(state, "overlay")["visible"] is True
+        page.keyboard.press("s")
+        page.wait_for_function(
+            "() => window.fusionscreenViewer.overlay.get().kind === 'global' && "
+            "window.fusionscreenViewer.overlay.get().status === 'ready'",
+            timeout=15_000,
+        )
+        page.keyboard.press("f")
+        page.wait_for_function("() => window.fusionscreenViewer.overlay.get().kind === 'fused'")
+        page.keyboard.press("3")
+        assert page.evaluate(state, "operatingPoint")["preset"] == "high_specificity"
+        page.keyboard.press("1")
+        assert page.evaluate(state, "operatingPoint")["preset"] == "high_sensitivity"
+        page.keyboard.press("t")
+        page.wait_for_function("() => window.fusionscreenViewer.viewer.get().preset === 'mediastinum'")
+        page.keyboard.press("l")
+        page.wait_for_function("() => window.fusionscreenViewer.viewer.get().preset === 'lung'")
+
+        # Threshold: + and - step it (a fiftieth of the map's range); the slider sets it.
+        page.wait_for_timeout(500)
+        start = page.evaluate(state, "overlay")["threshold"]
+        page.evaluate("() => window.fusionscreenViewer.timings.overlayUpdatesMs.splice(0)")
+        # One change at a time: the next only once every view has drawn the last one.
+        recorded = "(n) => window.fusionscreenViewer.timings.overlayUpdatesMs.length > n"
+        for n, key in enumerate(["+"] * 10 + ["-"] * 10):
+            page.keyboard.press(key)
+            page.wait_for_function(recorded, arg=n, timeout=10_000)
+            page.wait_for_timeout(100)
+        assert abs(page.evaluate(state, "overlay")["threshold"] - start) < 1e-9
+        for n, position in enumerate((100, 300, 500, 700, 900, 800, 600, 400, 200, 500), start=20):
+            page.locator("[data-overlay=threshold]").fill(str(position))
+            page.wait_for_function(recorded, arg=n, timeout=10_000)
+            page.wait_for_timeout(100)
+        times = page.evaluate("() => [...window.fusionscreenViewer.timings.overlayUpdatesMs]")
+        assert len(times) >= 25, times
+        print(
+            f"\nBENCHMARK viewer, threshold re-render (three views, small phantom, {len(times)} changes): "
+            f"median {np.median(times):.0f} ms, max {max(times):.0f} ms; all: {times}"
+        )
+        page.screenshot(path=str(screenshots / "viewer-keys-after.png"))
         assert not errors, errors
     finally:
         context.close()
