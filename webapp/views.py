@@ -53,6 +53,9 @@ def _coordinator(request: HttpRequest) -> dict[str, Any]:
     return {"cohorts": cohorts, "uploads": uploads, "jobs": jobs}
 
 
+QUEUED_WAIT_WARNING = dt.timedelta(minutes=5)
+
+
 def _admin(request: HttpRequest) -> dict[str, Any]:
     since = timezone.now() - dt.timedelta(hours=24)
     by_status = dict(DetectionJob.objects.order_by().values_list("status").annotate(n=Count("pk")))
@@ -62,7 +65,13 @@ def _admin(request: HttpRequest) -> dict[str, Any]:
         .values_list("status")
         .annotate(n=Count("pk"))
     )
-    oldest_queued = DetectionJob.objects.filter(status=JobStatus.QUEUED).order_by("created_at").first()
+    # Only a wait longer than a worker takes to pick a job up is worth a warning.
+    waiting_since = timezone.now() - QUEUED_WAIT_WARNING
+    oldest_queued = (
+        DetectionJob.objects.filter(status=JobStatus.QUEUED, created_at__lt=waiting_since)
+        .order_by("created_at")
+        .first()
+    )
     return {
         "model_versions": ModelVersion.objects.select_related("training_job").order_by("-created_at")[:10],
         "calibrations": visible_calibrations(request.user).select_related("model_version", "cohort")[:8],

@@ -149,6 +149,16 @@ def test_main_pages_of_each_role_load_styled_and_are_saved(browser, site, filled
             response = page.goto(site.url + path)
             page.wait_for_load_state("networkidle")
             check_page(page, response, heading)
+            current = page.locator("nav.sections a[aria-current=page]").all_inner_texts()
+            assert len(current) == 1, (path, current)  # one section marked as where you are
+            if name == "admin-dashboard":  # a job queued a moment ago is no reason for alarm
+                assert "is a worker running?" not in page.locator("main").inner_text()
+            if name == "audit-browser":
+                objects = page.locator("table tbody td:nth-child(4)").all_inner_texts()
+                assert objects and not [o for o in objects if o.endswith(":")], objects
+            if name == "cohort-detail-upload":
+                page.wait_for_selector("text=has no CT series")
+                assert "– study" not in page.locator("main").inner_text()
             if name == "calibration-roc":
                 loaded = page.eval_on_selector("img.roc", "img => img.complete && img.naturalWidth > 0")
                 assert loaded, "the ROC plot did not load"

@@ -21,7 +21,7 @@
     var status = el('td');
     status.appendChild(el('span', { class: 'badge ' + job.status }, job.status));
     tr.appendChild(status);
-    tr.appendChild(el('td', {}, job.error ? job.stage + ' – ' + job.error : job.stage || ''));
+    tr.appendChild(el('td', {}, job.error ? [job.stage, job.error].filter(Boolean).join(' – ') : job.stage || ''));
     var bar = el('div', { class: 'progress ' + job.status });
     bar.appendChild(el('span', { style: 'width:' + Math.round(100 * job.progress) + '%' }));
     var cell = el('td');
