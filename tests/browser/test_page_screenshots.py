@@ -172,3 +172,21 @@ def test_main_pages_of_each_role_load_styled_and_are_saved(browser, site, filled
     assert not errors, errors
     saved = sorted(p.name for p in out.glob("*.png"))
     assert len(saved) >= 12, saved
+
+
+def test_main_pages_fit_a_phone_screen(browser, site, filled, screenshots):
+    """The same pages 390 px wide: nothing scrolls sideways (wide tables scroll in their box)."""
+    out = screenshots / "pages"
+    out.mkdir(parents=True, exist_ok=True)
+    users = {"radiologist": "rad", "coordinator": "coord", "admin": "boss"}
+    for role, pages in pages_of(site, filled).items():
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        site.login(page, users[role])
+        page.wait_for_url(f"{site.url}/")
+        for name, path, heading in pages:
+            response = page.goto(site.url + path)
+            page.wait_for_load_state("networkidle")
+            check_page(page, response, heading)
+            page.screenshot(path=str(out / f"narrow-{name}.png"), full_page=True)
+        context.close()
