@@ -6,7 +6,7 @@
  */
 import './styles.css';
 import { readConfig } from './config.js';
-import { fetchSeriesMetadata, findCtSeries, registerSeriesImageIds } from './data/dicomweb.js';
+import { TAG, fetchSeriesMetadata, findCtSeries, first, frameUrl, registerSeriesImageIds } from './data/dicomweb.js';
 import { asViewerError, httpError } from './errors.js';
 import { createReadForm, readOperatingPoint } from './read/readForm.js';
 import { itemViewerUrl } from './data/worklist.js';
@@ -39,8 +39,11 @@ import { renderStatus } from './ui/status.js';
 import { bindToolbar, renderToolbar } from './ui/toolbar.js';
 import { initCornerstone } from './viewports/cornerstone.js';
 import { createMpr } from './viewports/mpr.js';
+import { drawPreview, middleAxialInstance } from './viewports/preview.js';
 
 const FATAL_FRAME_STATUSES = new Set([401, 403, 404]);
+// How long the views' set-up waits for the middle-slice preview (ms): one frame is ~0.5 MB.
+const PREVIEW_WAIT_MS = 600;
 
 function renderOnNextFrame(render) {
   let pending = 0;
@@ -107,6 +110,11 @@ async function start() {
     const seriesFound = findCtSeries(config);
     const metadataFetched = seriesFound.then((series) => fetchSeriesMetadata(config, series.seriesInstanceUID));
     [seriesFound, metadataFetched].forEach((p) => p.catch(() => {})); // handled where awaited
+    // The middle axial slice, drawn from one frame as soon as the metadata names it: the
+    // volume's first rendered image comes seconds later with software WebGL.
+    const previewDrawn = Promise.all([seriesFound, metadataFetched])
+      .then(([series, instances]) => showPreview(config, series, instances, viewer))
+      .catch(() => false);
     await initCornerstone();
     mark('cornerstone');
     const series = await seriesFound;
@@ -120,6 +128,9 @@ async function start() {
       PLANES.map((plane) => [plane, document.querySelector(`[data-viewport="${plane}"]`)]),
     );
     PLANES.forEach((plane) => elements[plane].addEventListener('pointerenter', () => (activePlane = plane)));
+    // Setting up the views blocks the page for a second or more with software WebGL (textures
+    // for the whole volume): let the preview's one frame arrive and be drawn first.
+    await Promise.race([previewDrawn, new Promise((resolve) => setTimeout(resolve, PREVIEW_WAIT_MS))]);
     const { voi, mode } = viewer.get();
     mpr = await createMpr({
       elements,
@@ -146,6 +157,7 @@ async function start() {
         },
         firstImage() {
           mark('firstImage');
+          hidePreview();
           if (viewer.get().phase === 'loading') {
             viewer.actions.ready();
           }
@@ -185,6 +197,32 @@ async function start() {
   } catch (err) {
     console.error(err);
     viewer.actions.failed(asViewerError(err));
+  }
+}
+
+const previewCanvas = () => document.querySelector('[data-preview=axial]');
+
+async function showPreview(config, series, instances, viewer) {
+  const canvas = previewCanvas();
+  const instance = middleAxialInstance(instances);
+  if (!canvas || !instance || timings.firstImage !== undefined) {
+    return false;
+  }
+  const url = frameUrl(config, series.seriesInstanceUID, first(instance, TAG.SOPInstanceUID));
+  const drawn = await drawPreview(canvas, url, instance, viewer.get().voi);
+  if (!drawn || timings.firstImage !== undefined) {
+    return false;
+  }
+  canvas.hidden = false;
+  mark('firstPreview');
+  viewer.actions.previewShown();
+  return true;
+}
+
+function hidePreview() {
+  const canvas = previewCanvas();
+  if (canvas) {
+    canvas.hidden = true;
   }
 }
 

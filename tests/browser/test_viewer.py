@@ -235,12 +235,63 @@ def test_time_to_first_ct_image_full_size_study(browser, site, phantom_full, vie
             results.append((attempt, timings))
             if attempt == "cold":
                 page.screenshot(path=str(screenshots / "viewer-full-size.png"))
+                assert timings.get("firstPreview", 0) < timings["firstImage"], timings
             assert errors == [], errors
         finally:
             context.close()
     for attempt, t in results:
         print(
             f"\nBENCHMARK viewer, full-size phantom ({slices} slices of 512x512), {attempt} page: "
-            f"metadata {t['metadata']} ms, first CT image {t['firstImage']} ms, "
+            f"metadata {t['metadata']} ms, middle slice preview {t.get('firstPreview', 'none')} ms, "
+            f"first CT image {t['firstImage']} ms, "
             f"all slices {t['volumeLoaded']} ms after navigation start"
         )
+        print(f"  milestones (ms): { {k: v for k, v in t.items() if isinstance(v, int | float)} }")
+
+
+def test_the_middle_slice_preview_lines_up_with_the_rendered_slice(
+    browser, site, phantom_small, viewer_bundle, screenshots
+):
+    """While the volume loads, the axial view shows the middle slice drawn from one frame; it
+    must look like, and sit where, Cornerstone's own rendering of that view will."""
+    study = store_series(site.coordinator, site.cohort, phantom_small[0])
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    try:
+        site.login(page, next_path="/")
+        page.wait_for_url(f"{site.url}/")
+        # Let exactly one frame through (the preview's, asked for first); hold the volume's.
+        passed: list[str] = []
+
+        def one_frame(route) -> None:
+            if not passed:
+                passed.append(route.request.url)
+                route.continue_()
+
+        page.route("**/frames/**", one_frame)
+        page.goto(f"{site.url}/viewer/studies/{study.pk}/")
+        page.wait_for_function(
+            "() => window.fusionscreenViewer && window.fusionscreenViewer.timings.firstPreview",
+            timeout=30_000,
+        )
+        page.wait_for_timeout(300)
+        assert page.locator("[data-preview=axial]").is_visible()
+        assert page.locator("[data-role=status]").get_attribute("data-preview") == "true"
+        page.screenshot(path=str(screenshots / "viewer-preview.png"))
+        preview = pixels(page, "axial", screenshots, "viewer-preview-axial")
+    finally:
+        context.close()
+    context, page, errors = open_viewer(browser, site, study)
+    try:
+        wait_loaded(page)
+        assert not page.locator("[data-preview=axial]").is_visible()
+        rendered = pixels(page, "axial", screenshots, "viewer-preview-axial-rendered")
+        difference = np.abs(preview - rendered)
+        print(
+            f"\npreview vs rendered axial view: grey difference median {np.median(difference):.1f}, mean {difference.mean():.1f}"
+        )
+        assert preview.std() > 20, "the preview is blank"
+        assert np.median(difference) < 6 and difference.mean() < 12, "the preview does not line up"
+        assert errors == [], errors
+    finally:
+        context.close()

@@ -64,6 +64,11 @@ export async function findCtSeries(config) {
   };
 }
 
+/** The WADO-RS URL of one frame of an instance of the series. */
+export function frameUrl(config, seriesInstanceUID, sopInstanceUID, frame = 1) {
+  return `${seriesUrl(config, seriesInstanceUID)}/instances/${sopInstanceUID}/frames/${frame}`;
+}
+
 /** The series' metadata (WADO-RS): one DICOM JSON object per instance, no pixel data. */
 export function fetchSeriesMetadata(config, seriesInstanceUID) {
   return getDicomJson(`${seriesUrl(config, seriesInstanceUID)}/metadata`, 'the CT metadata', config);

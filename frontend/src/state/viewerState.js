@@ -12,6 +12,7 @@ export function createViewerState() {
     phase: 'loading', // loading | ready | error
     error: null, // ViewerError while phase === 'error'
     progress: { loaded: 0, total: 0, failed: 0 },
+    preview: false, // the middle axial slice is on screen (viewports/preview.js) while loading
     series: null, // { seriesInstanceUID, description, slices }
     preset: DEFAULT_PRESET,
     voi: { window: PRESETS[DEFAULT_PRESET].window, level: PRESETS[DEFAULT_PRESET].level },
@@ -24,6 +25,7 @@ export function createViewerState() {
   const actions = {
     loading: (progress) => store.set({ progress: { ...store.get().progress, ...progress } }),
     ready: () => store.set({ phase: 'ready' }),
+    previewShown: () => store.set({ preview: true }),
     failed: (error) => store.set({ phase: 'error', error }),
     seriesChosen: (series) => store.set({ series }),
     choosePreset(name) {

@@ -28,6 +28,8 @@ export function renderStatus(root, state) {
   }
   bar.style.width = total ? `${Math.round((100 * loaded) / total)}%` : '0%';
   root.dataset.partial = String(state.phase === 'ready' && loaded < total);
+  // A preview of the middle slice is on screen: the message moves out of its way.
+  root.dataset.preview = String(state.phase === 'loading' && state.preview);
   if (failed) {
     detail.textContent = `${failed} slice(s) failed to load; the views show the rest.`;
   }
