@@ -267,7 +267,7 @@ function startReadForm(config, form, operatingPoint) {
     form.actions.submit(config, readOperatingPoint(operatingPoint.get()), window.fusionscreenViewer.result?.id);
   const go = (direction) => {
     const target = form.get().item?.[direction];
-    if (target) {
+    if (target && form.actions.mayLeave()) {
       window.location.assign(itemViewerUrl(config, target));
     }
   };

@@ -102,6 +102,7 @@ def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_workl
         page.screenshot(path=str(screenshots / "read-before-submit.png"))
         page.keyboard.press("Control+Enter")
         page.wait_for_function(SUBMITTED, timeout=15_000)
+        page.wait_for_function("() => !document.querySelector('[data-read=confirmation]').hidden")
         confirmation = page.locator("[data-read=confirmation]").inner_text()
         assert "Read saved" in confirmation and "Abnormal" in confirmation, confirmation
         page.screenshot(path=str(screenshots / "read-submitted.png"))
@@ -129,6 +130,17 @@ def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_workl
         wait_loaded(page)
         page.screenshot(path=str(screenshots / "read-next-item.png"))
 
+        page.set_viewport_size({"width": 1000, "height": 900})
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(screenshots / "read-next-item-1000px.png"), full_page=True)
+
+        # Leaving an unsubmitted read asks once; the second '[' leaves.
+        page.locator("[data-verdict][value=normal]").check()
+        page.keyboard.press("[")
+        page.wait_for_function(
+            "() => window.fusionscreenViewer.readForm.get().message.includes('not submitted')", timeout=5_000
+        )
+        assert f"item={second.pk}" in page.url
         # Back with '[': the read is shown; amending it needs a reason and makes version 2.
         page.keyboard.press("[")
         page.wait_for_url(f"**/viewer/studies/{first.study_id}/?item={first.pk}")
@@ -145,7 +157,9 @@ def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_workl
         page.locator("[data-read=amend-reason]").fill("Second look: could be a vessel")
         page.locator("[data-read=submit]").click()
         page.wait_for_function(SUBMITTED, timeout=15_000)
-        assert "Amendment saved" in page.locator("[data-read=confirmation]").inner_text()
+        page.wait_for_function(
+            "() => document.querySelector('[data-read=confirmation]').textContent.includes('Amendment saved')"
+        )
         current = Read.objects.get(item=first, reader=site.radiologist, is_current=True)
         assert (current.version, current.verdict, current.amend_reason) == (
             2,

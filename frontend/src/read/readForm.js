@@ -30,6 +30,8 @@ export function createReadForm() {
     marks: [],
     marking: false,
     amendReason: '',
+    dirty: false, // changed since opened or saved
+    leaving: false, // asked to leave with unsaved changes once: the next ask leaves
     openedAt: performance.now(),
   });
 
@@ -40,7 +42,8 @@ export function createReadForm() {
   });
 
   // Changing a saved read starts an amendment: the form is editable again, the confirmation goes.
-  const edit = (patch) => store.set(store.get().status === 'submitted' ? { ...patch, status: 'ready' } : patch);
+  const edit = (patch) =>
+    store.set({ ...patch, dirty: true, leaving: false, ...(store.get().status === 'submitted' ? { status: 'ready' } : {}) });
 
   const actions = {
     /** Loads the item and starts it (the server's reading clock; unread becomes in progress). */
@@ -68,6 +71,18 @@ export function createReadForm() {
     setVerdict: (verdict) => edit({ verdict }),
     setComment: (comment) => edit({ comment }),
     setAmendReason: (amendReason) => edit({ amendReason }),
+    /** True when leaving now is fine; with unsaved changes, says so once and returns false. */
+    mayLeave() {
+      const { dirty, leaving, canRead } = store.get();
+      if (!dirty || !canRead || leaving) {
+        return true;
+      }
+      store.set({
+        leaving: true,
+        message: 'Your read is not submitted: submit it (Ctrl+Enter), or go to the other item again to leave it unsaved.',
+      });
+      return false;
+    },
     setMarking: (marking) => store.set({ marking: Boolean(marking) && store.get().canRead }),
     toggleMarking: () => actions.setMarking(!store.get().marking),
     addMark(lps) {
@@ -103,7 +118,7 @@ export function createReadForm() {
       };
       try {
         const read = await submitRead(config, state.item.id, body);
-        store.set({ status: 'submitted', existing: read, amendReason: '', ...fromRead(read) });
+        store.set({ status: 'submitted', existing: read, amendReason: '', dirty: false, ...fromRead(read) });
       } catch (err) {
         store.set({ status: 'ready', message: err.message });
       }

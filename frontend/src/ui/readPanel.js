@@ -127,7 +127,7 @@ export function renderReadPanel(doc, state) {
     state.status === 'submitting'
       ? 'Saving…'
       : saved
-        ? 'Saved ✓ (change anything to amend)'
+        ? 'Saved ✓'
         : state.existing
           ? 'Amend read (Ctrl+Enter)'
           : 'Submit read (Ctrl+Enter)';
