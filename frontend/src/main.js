@@ -101,10 +101,9 @@ async function start() {
       }),
     );
     renderHelp(document);
-    document.querySelector('[data-action=help]')?.addEventListener('click', () => {
-      const help = document.querySelector('[data-role=help]');
-      help.hidden = !help.hidden;
-    });
+    const help = document.querySelector('[data-role=help]');
+    document.querySelector('[data-action=help]')?.addEventListener('click', () => (help.hidden = !help.hidden));
+    help.addEventListener('click', (evt) => evt.target === help && (help.hidden = true)); // the backdrop
     mark('config');
     // The study's metadata comes over the network while Cornerstone starts.
     const seriesFound = findCtSeries(config);
@@ -272,7 +271,7 @@ function startReadForm(config, form, operatingPoint) {
     }
   };
   form.subscribe(renderOnNextFrame(() => renderReadPanel(document, form.get())));
-  bindReadPanel(document, form, { submit, go });
+  bindReadPanel(document, form, { submit, go, jumpTo: (lps) => window.fusionscreenViewer.views?.jumpTo(lps) });
   if (config.item && config.itemUrlTemplate) {
     form.actions.open(config, config.item);
   }

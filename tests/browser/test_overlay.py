@@ -368,6 +368,10 @@ def test_keyboard_shortcuts_and_the_threshold_rerender_time(
         page.screenshot(path=str(screenshots / "viewer-keys-help.png"))
         page.keyboard.press("Escape")
         assert not help_box.is_visible()
+        page.locator("[data-action=help]").click()
+        assert help_box.is_visible()
+        page.mouse.click(20, 500)  # the backdrop closes it
+        assert not help_box.is_visible()
 
         page.keyboard.press("o")
         assert page.evaluate(state, "overlay")["visible"] is False

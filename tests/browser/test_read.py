@@ -149,6 +149,11 @@ def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_workl
         assert page.locator("[data-verdict][value=abnormal]").is_checked()
         assert page.locator("[data-read=marks] li").count() == 1
         assert "Amend" in page.locator("[data-read=submit]").inner_text()
+        wait_loaded(page)
+        page.locator("[data-mark-lps]").click()  # the views go to the mark
+        page.wait_for_timeout(300)
+        crosshairs = page.evaluate("() => window.fusionscreenViewer.viewer.get().crosshairs")
+        assert crosshairs is not None and np.allclose(crosshairs, lps, atol=1.0), (crosshairs, lps)
         page.locator("[data-verdict][value=uncertain]").check()
         page.locator("[data-read=submit]").click()
         page.wait_for_function(

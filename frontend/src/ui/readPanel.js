@@ -6,7 +6,7 @@
 import { VERDICTS } from '../read/readForm.js';
 import { formatLps } from './readout.js';
 
-export function bindReadPanel(doc, form, { submit, go }) {
+export function bindReadPanel(doc, form, { submit, go, jumpTo }) {
   const root = doc.querySelector('[data-panel=read]');
   if (!root) {
     return;
@@ -23,6 +23,11 @@ export function bindReadPanel(doc, form, { submit, go }) {
     const button = evt.target.closest('[data-remove-mark]');
     if (button) {
       form.actions.removeMark(Number(button.dataset.removeMark));
+      return;
+    }
+    const mark = evt.target.closest('[data-mark-lps]');
+    if (mark) {
+      jumpTo(JSON.parse(mark.dataset.markLps)); // all three views to the mark
     }
   });
   root.querySelector('[data-read=form]').addEventListener('submit', (evt) => {
@@ -94,7 +99,10 @@ export function renderReadPanel(doc, state) {
   list.replaceChildren(
     ...state.marks.map((m, index) => {
       const li = doc.createElement('li');
-      const label = doc.createElement('span');
+      const label = doc.createElement('button');
+      label.type = 'button';
+      label.className = 'vw-mark-link';
+      label.title = 'Move the views to this mark';
       label.textContent = `${index + 1}. ${formatLps(m.center_lps_mm)} mm`;
       label.dataset.markLps = JSON.stringify(m.center_lps_mm);
       const remove = doc.createElement('button');
