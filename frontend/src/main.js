@@ -39,11 +39,15 @@ import { renderStatus } from './ui/status.js';
 import { bindToolbar, renderToolbar } from './ui/toolbar.js';
 import { initCornerstone } from './viewports/cornerstone.js';
 import { createMpr } from './viewports/mpr.js';
-import { drawPreview, middleAxialInstance } from './viewports/preview.js';
+import { drawPreview, middleAxialInstance, middleAxialInstanceEarly } from './viewports/preview.js';
 
 const FATAL_FRAME_STATUSES = new Set([401, 403, 404]);
 // How long the views' set-up waits for the middle-slice preview (ms): one frame is ~0.5 MB.
 const PREVIEW_WAIT_MS = 600;
+
+function previewOrTimeout(previewDrawn) {
+  return Promise.race([previewDrawn, new Promise((resolve) => setTimeout(resolve, PREVIEW_WAIT_MS))]);
+}
 
 function renderOnNextFrame(render) {
   let pending = 0;
@@ -111,9 +115,18 @@ async function start() {
     [seriesFound, metadataFetched].forEach((p) => p.catch(() => {})); // handled where awaited
     // The middle axial slice, drawn from one frame as soon as the metadata names it: the
     // volume's first rendered image comes seconds later with software WebGL.
-    const previewDrawn = Promise.all([seriesFound, metadataFetched])
-      .then(([series, instances]) => showPreview(config, series, instances, viewer))
+    // (From the instance list and two instances' metadata; from the series' metadata if that fails.)
+    const previewDrawn = seriesFound
+      .then((series) => middleAxialInstanceEarly(config, series.seriesInstanceUID))
+      .catch(() => null)
+      .then(async (instance) =>
+        instance ?? middleAxialInstance(await metadataFetched),
+      )
+      .then(async (instance) => showPreview(config, await seriesFound, instance, viewer))
       .catch(() => false);
+    // Starting Cornerstone (WebGL) holds the page for most of a second with software rendering,
+    // while the series metadata is still on its way: draw the preview first.
+    await previewOrTimeout(previewDrawn);
     await initCornerstone();
     mark('cornerstone');
     const series = await seriesFound;
@@ -128,8 +141,8 @@ async function start() {
     );
     PLANES.forEach((plane) => elements[plane].addEventListener('pointerenter', () => (activePlane = plane)));
     // Setting up the views blocks the page for a second or more with software WebGL (textures
-    // for the whole volume): let the preview's one frame arrive and be drawn first.
-    await Promise.race([previewDrawn, new Promise((resolve) => setTimeout(resolve, PREVIEW_WAIT_MS))]);
+    // for the whole volume): if the preview is still coming (from the full metadata), let it.
+    await previewOrTimeout(previewDrawn);
     const { voi, mode } = viewer.get();
     mpr = await createMpr({
       elements,
@@ -201,9 +214,8 @@ async function start() {
 
 const previewCanvas = () => document.querySelector('[data-preview=axial]');
 
-async function showPreview(config, series, instances, viewer) {
+async function showPreview(config, series, instance, viewer) {
   const canvas = previewCanvas();
-  const instance = middleAxialInstance(instances);
   if (!canvas || !instance || timings.firstImage !== undefined) {
     return false;
   }

@@ -15,6 +15,7 @@ export const TAG = Object.freeze({
   NumberOfSeriesRelatedInstances: '00201209',
   SOPInstanceUID: '00080018',
   NumberOfFrames: '00280008',
+  InstanceNumber: '00200013',
 });
 
 /** The first value of attribute `tag` in a DICOM JSON object, or undefined. */
@@ -62,6 +63,18 @@ export async function findCtSeries(config) {
     number: first(chosen, TAG.SeriesNumber) ?? null,
     slices: count(chosen),
   };
+}
+
+/** The series' instances (QIDO-RS): SOP Instance UID, Instance Number, rows, columns. */
+export function fetchSeriesInstances(config, seriesInstanceUID) {
+  return getDicomJson(`${seriesUrl(config, seriesInstanceUID)}/instances`, "the CT's instance list", config);
+}
+
+/** One instance's metadata (WADO-RS), as its one DICOM JSON object. */
+export async function fetchInstanceMetadata(config, seriesInstanceUID, sopInstanceUID) {
+  const url = `${seriesUrl(config, seriesInstanceUID)}/instances/${sopInstanceUID}/metadata`;
+  const [instance] = await getDicomJson(url, 'the metadata of one CT image', config);
+  return instance;
 }
 
 /** The WADO-RS URL of one frame of an instance of the series. */

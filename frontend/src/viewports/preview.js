@@ -8,7 +8,7 @@
  * case: axial acquisition in the standard orientation, 16-bit uncompressed frames (what the
  * site's WADO-RS serves); otherwise there is no preview and nothing is lost.
  */
-import { first } from '../data/dicomweb.js';
+import { TAG, fetchInstanceMetadata, fetchSeriesInstances, first } from '../data/dicomweb.js';
 import { voiRange } from '../state/presets.js';
 
 const T = Object.freeze({
@@ -48,6 +48,40 @@ export function middleAxialInstance(instances) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+const isStandardAxial = (instance) => {
+  const o = values(instance, T.ImageOrientationPatient).map(Number);
+  return o.length === 6 && Math.abs(o[0] - 1) < 1e-3 && Math.abs(o[4] - 1) < 1e-3;
+};
+const zOf = (instance) => Number(values(instance, T.ImagePositionPatient)[2]);
+
+/**
+ * The same instance as middleAxialInstance, found without the whole series' metadata (which
+ * takes a second or more to arrive): the QIDO instance list ordered by Instance Number, and the
+ * metadata of the first and middle instances to tell which way the numbers run along z. Assumes
+ * Instance Numbers follow the slice position, as a CT series' do; null when it cannot tell.
+ */
+export async function middleAxialInstanceEarly(config, seriesInstanceUID) {
+  const listed = await fetchSeriesInstances(config, seriesInstanceUID);
+  const number = (instance) => Number(first(instance, TAG.InstanceNumber));
+  const byNumber = listed.filter((i) => Number.isFinite(number(i))).sort((a, b) => number(a) - number(b));
+  const n = byNumber.length;
+  if (!n || n !== listed.length || new Set(byNumber.map(number)).size !== n) {
+    return null;
+  }
+  const meta = (i) => fetchInstanceMetadata(config, seriesInstanceUID, first(byNumber[i], TAG.SOPInstanceUID));
+  const k = Math.floor(n / 2);
+  const [lowest, middle] = await Promise.all([meta(0), k ? meta(k) : null]);
+  if (!middle) {
+    return isStandardAxial(lowest) ? lowest : null;
+  }
+  if (![lowest, middle].every(isStandardAxial) || zOf(lowest) === zOf(middle)) {
+    return null;
+  }
+  // Cornerstone opens at index floor(n / 2) counted from the lowest z.
+  const wanted = zOf(lowest) < zOf(middle) ? k : n - 1 - k;
+  return wanted === k ? middle : meta(wanted);
+}
+
 /**
  * Fetches the frame of `instance` and draws it into `canvas` (sized to its element) with the
  * window `voi`. Resolves true when drawn, false when it could not be (nothing is drawn then).
@@ -56,7 +90,7 @@ export async function drawPreview(canvas, frameUrl, instance, voi) {
   const rows = Number(first(instance, T.Rows));
   const columns = Number(first(instance, T.Columns));
   const [rowSpacing, columnSpacing] = values(instance, T.PixelSpacing).map(Number);
-  if (!rows || !columns || !rowSpacing || !columnSpacing) {
+  if (!rows || !columns || !rowSpacing || !columnSpacing || Number(first(instance, T.BitsAllocated)) !== 16) {
     return false;
   }
   const response = await fetch(frameUrl, {
