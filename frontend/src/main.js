@@ -209,6 +209,9 @@ async function start() {
   } catch (err) {
     console.error(err);
     viewer.actions.failed(asViewerError(err));
+    if (overlay.get().status === 'loading') {
+      overlay.set({ status: 'error', message: 'Not shown: the CT could not be loaded (see the message over the views).' });
+    }
   }
 }
 

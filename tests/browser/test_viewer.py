@@ -200,6 +200,9 @@ def test_loading_errors_are_explained(
             assert links.inner_text() == action
         else:
             assert links.count() == 0
+        page.wait_for_function(
+            "() => document.querySelector('[data-overlay=message]').textContent.includes('could not be loaded')"
+        )
         page.screenshot(path=str(screenshots / f"viewer-error-{status}.png"))
     finally:
         context.close()
