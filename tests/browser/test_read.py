@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.browser.conftest import PASSWORD, store_series
-from tests.browser.test_overlay import lesion_phantom, stored_result  # noqa: F401 (fixture)
+from tests.browser.test_overlay import lesion_phantom, stored_calibration, stored_result  # noqa: F401 (fixture)
 from tests.browser.test_viewer import wait_loaded
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -141,7 +141,9 @@ def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_workl
             "() => window.fusionscreenViewer.readForm.get().message.includes('not submitted')", timeout=5_000
         )
         assert f"item={second.pk}" in page.url
-        # Back with '[': the read is shown; amending it needs a reason and makes version 2.
+        # Back with '[': the read is shown; amending it needs a reason and makes version 2. The
+        # model is calibrated meanwhile: the amendment records the operating point chosen (key 3).
+        calibration = stored_calibration(site.cohort, read.model_version)
         page.keyboard.press("[")
         page.wait_for_url(f"**/viewer/studies/{first.study_id}/?item={first.pk}")
         page.wait_for_function(READ_READY, timeout=30_000)
@@ -154,6 +156,8 @@ def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_workl
         page.wait_for_timeout(300)
         crosshairs = page.evaluate("() => window.fusionscreenViewer.viewer.get().crosshairs")
         assert crosshairs is not None and np.allclose(crosshairs, lps, atol=1.0), (crosshairs, lps)
+        page.wait_for_function("() => window.fusionscreenViewer.operatingPoint.get().status === 'ready'")
+        page.keyboard.press("3")
         page.locator("[data-verdict][value=uncertain]").check()
         page.locator("[data-read=submit]").click()
         page.wait_for_function(
@@ -172,6 +176,9 @@ def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_workl
             "Second look: could be a vessel",
         )
         assert current.lesion_marks == read.lesion_marks
+        assert (current.operating_point, current.calibration_id) == ("high_specificity", calibration.pk)
+        assert current.threshold == calibration.operating_points["fused"]["high_specificity"]["threshold"]
+        assert current.ai_call == "positive"  # fused 0.9 >= 0.9
         page.screenshot(path=str(screenshots / "read-amended.png"))
         assert errors == [], errors
     finally:
