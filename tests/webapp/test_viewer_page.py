@@ -110,6 +110,10 @@ def test_the_config_names_the_read_form_endpoints_when_opened_for_an_item(client
     r = client.get(f"/viewer/studies/{world.study_a.pk}/?item=7")
     config = r.context["viewer_config"]
     assert config["item"] == 7
+    # Signed out mid-read: the login page brings the reader back to the item.
+    assert (
+        config["loginUrl"] == f"/accounts/login/?next=%2Fviewer%2Fstudies%2F{world.study_a.pk}%2F%3Fitem%3D7"
+    )
     assert config["itemUrlTemplate"] == "/api/worklist-items/{id}/"
     assert config["itemStartUrlTemplate"] == "/api/worklist-items/{id}/start/"
     assert config["itemReadUrlTemplate"] == "/api/worklist-items/{id}/read/"

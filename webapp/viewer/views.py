@@ -4,6 +4,8 @@ Opened with ?item=<worklist item id> it also hosts the read form for that item."
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
@@ -61,7 +63,7 @@ def study_viewer(request: HttpRequest, study_id: int) -> HttpResponse:
         "studyId": study.pk,
         "studyInstanceUID": study.study_instance_uid,
         "dicomwebRoot": reverse("dicomweb:studies").removesuffix("/studies"),
-        "loginUrl": f"{reverse('accounts:login')}?next={request.get_full_path()}",
+        "loginUrl": f"{reverse('accounts:login')}?{urlencode({'next': request.get_full_path()})}",
         # Detection results and maps, and why there is none when there is none.
         "resultUrl": _optional_url("study-result", study.pk),
         "mapUrlTemplate": map_url.replace("KIND", "{kind}") if map_url else None,
