@@ -109,19 +109,19 @@ async function start() {
     document.querySelector('[data-action=help]')?.addEventListener('click', () => (help.hidden = !help.hidden));
     help.addEventListener('click', (evt) => evt.target === help && (help.hidden = true)); // the backdrop
     mark('config');
-    // The study's metadata comes over the network while Cornerstone starts.
+    // The study's metadata comes over the network while Cornerstone starts (milestones: arrivals).
     const seriesFound = findCtSeries(config);
     const metadataFetched = seriesFound.then((series) => fetchSeriesMetadata(config, series.seriesInstanceUID));
+    seriesFound.then(() => mark('series'));
+    metadataFetched.then(() => mark('metadata'));
     [seriesFound, metadataFetched].forEach((p) => p.catch(() => {})); // handled where awaited
-    // The middle axial slice, drawn from one frame as soon as the metadata names it: the
-    // volume's first rendered image comes seconds later with software WebGL.
-    // (From the instance list and two instances' metadata; from the series' metadata if that fails.)
+    // The middle axial slice, drawn from one frame long before the volume's first rendered image
+    // (seconds, with software WebGL). Found from the instance list and two instances' metadata,
+    // else from the whole series' metadata when that arrives.
     const previewDrawn = seriesFound
       .then((series) => middleAxialInstanceEarly(config, series.seriesInstanceUID))
       .catch(() => null)
-      .then(async (instance) =>
-        instance ?? middleAxialInstance(await metadataFetched),
-      )
+      .then(async (instance) => instance ?? middleAxialInstance(await metadataFetched))
       .then(async (instance) => showPreview(config, await seriesFound, instance, viewer))
       .catch(() => false);
     // Starting Cornerstone (WebGL) holds the page for most of a second with software rendering,
@@ -130,10 +130,8 @@ async function start() {
     await initCornerstone();
     mark('cornerstone');
     const series = await seriesFound;
-    mark('series');
     viewer.actions.seriesChosen(series);
     const imageIds = registerSeriesImageIds(config, series.seriesInstanceUID, await metadataFetched);
-    mark('metadata');
     viewer.actions.loading({ loaded: 0, total: imageIds.length });
 
     const elements = Object.fromEntries(

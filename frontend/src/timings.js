@@ -1,8 +1,11 @@
 /**
  * Milestones of opening a study, in ms since navigation start (performance.now()):
- * config (bundle running), cornerstone (initialised), series (QIDO-RS), metadata (WADO-RS),
+ * config (bundle running), series (QIDO-RS answer), metadata (WADO-RS answer), firstPreview (the
+ * middle axial slice drawn from one frame, viewports/preview.js), cornerstone (initialised),
  * views (viewports and tools set up), firstFrame, firstImage (the axial slice on screen has its
- * pixels and was drawn), volumeLoaded. Exposed for the browser tests' benchmark and for people profiling.
+ * pixels and was drawn by Cornerstone), volumeLoaded. Arrays: overlayUpdatesMs (threshold change
+ * to all views drawn), overlayApplyMs (of which setting properties). Exposed for the browser
+ * tests' benchmark and for people profiling.
  */
 export const timings = {};
 
