@@ -251,7 +251,7 @@ class GlobalModel:
             loo.append(d)
         loo = torch.stack(loo)  # (patients, locations)
         mu, sd = loo.mean(dim=0), loo.std(dim=0)
-        return mu, sd.clamp(min=0.25 * float(sd.mean()) + 1e-6)
+        return mu, sd.clamp(min=self.settings.global_sd_floor * float(sd.mean()) + 1e-6)
 
     def fit(self, per_patient_features: list[dict[str, torch.Tensor]], progress=None) -> dict:
         """Build the coreset banks from the normal cohort's features; returns bank sizes."""

@@ -56,9 +56,25 @@ def scoring_grid(lungs: LungMask, settings: ModelSettings) -> Grid:
     valid = both[np.ix_(*cs)]
     if not settings.local_skip_outside_centres:
         valid = np.ones_like(valid)
+    if settings.local_min_lung_fraction > 0:
+        valid &= cube_lung_fraction(both, cs, settings.local_cube_vox) >= settings.local_min_lung_fraction
     if not valid.any():
         valid = np.ones_like(valid)
     return Grid(tuple(cs), valid)
+
+
+def cube_lung_fraction(mask: np.ndarray, centres, cube: int) -> np.ndarray:
+    """(g, g, g) share of each grid cube's voxels inside ``mask`` (a summed-volume table)."""
+    h = cube // 2
+    table = np.pad(mask.astype(np.int64), ((1, 0), (1, 0), (1, 0))).cumsum(0).cumsum(1).cumsum(2)
+    lo = [np.clip(c - h, 0, n) for c, n in zip(centres, mask.shape)]
+    hi = [np.clip(c + h, 0, n) for c, n in zip(centres, mask.shape)]
+    total = np.zeros([len(c) for c in centres], np.int64)
+    for corner in range(8):  # inclusion-exclusion: each "lo" corner flips the sign
+        use_hi = [(corner >> a) & 1 for a in range(3)]
+        idx = [hi[a] if use_hi[a] else lo[a] for a in range(3)]
+        total += (-1) ** (3 - sum(use_hi)) * table[np.ix_(*idx)]
+    return total / float(cube**3)
 
 
 def _resize_views(views: torch.Tensor, px: int) -> torch.Tensor:
@@ -161,6 +177,8 @@ class LocalModel:
         ``patients``: (padded local input, (n, 3) candidate centres inside the lungs) each.
         """
         s = self.settings
+        if self.pixel_features:
+            return  # nothing to learn: the bank holds the pixels themselves
         rng = np.random.default_rng(s.seed)
         opt = torch.optim.Adam(self.encoders.parameters(), lr=s.local_lr, weight_decay=s.local_weight_decay)
         self.encoders.train()
@@ -199,10 +217,19 @@ class LocalModel:
             )
         return torch.cat(out)
 
+    @property
+    def pixel_features(self) -> bool:
+        if self.settings.local_features not in {"encoder", "pixels"}:
+            raise ValueError(f"unknown local_features {self.settings.local_features!r}")
+        return self.settings.local_features == "pixels"
+
     # ---------------- bank ----------------
     @torch.inference_mode()
     def embed(self, views: torch.Tensor, batch: int = 512) -> list[torch.Tensor]:
-        """Raw head outputs per view: list of (B, D)."""
+        """Raw head outputs per view: list of (B, D). With pixel features: one (B, 3*P*P) entry,
+        the three projections side by side, so a cube is matched as a whole."""
+        if self.pixel_features:
+            return [views.reshape(views.shape[0], -1).float().to(self.device)]
         outs = [[] for _ in VIEW_NAMES]
         for s in range(0, views.shape[0], batch):
             chunk = views[s : s + batch].to(self.device)
@@ -245,16 +272,19 @@ class LocalModel:
             owner.append(torch.full((len(grid.index),), n))
             if progress:
                 progress(n + 1)
-        raw = [torch.cat([r[v] for r in raws]) for v in range(len(VIEW_NAMES))]
+        raw = [torch.cat([r[v] for r in raws]) for v in range(len(raws[0]))]
         self._set_bank(raw, torch.cat(index).to(self.device), torch.cat(owner).to(self.device))
         if self.settings.local_standardize:
             self.spread = self._normal_spread(len(patients))
 
     def _set_bank(self, raw: list[torch.Tensor], index, owner) -> None:
+        self.bank_index, self.bank_owner = index, owner
+        if self.pixel_features:
+            self.banks, self._bank_norms, self.weights = raw, [torch.ones(len(r)) for r in raw], [1.0]
+            return
         self.banks = [F.normalize(r, dim=1) for r in raw]
         self._bank_norms = [r.norm(dim=1) for r in raw]  # raw outputs = norm x bank row (for the spread)
         self.weights = [float(1.0 / n.mean()) for n in self._bank_norms]
-        self.bank_index, self.bank_owner = index, owner
 
     def _normal_spread(self, n_patients: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per grid location: mean and spread of the normals' leave-one-out normality.
@@ -266,7 +296,7 @@ class LocalModel:
         loo = torch.full((n_patients, g, g, g), float("nan"), device=self.device)
         for p in range(n_patients):
             mine = self.bank_owner == p
-            raw = [b[mine] * n[mine, None] for b, n in zip(self.banks, self._bank_norms)]
+            raw = [b[mine] * n[mine, None].to(b) for b, n in zip(self.banks, self._bank_norms)]
             vals = self._raw_normality(raw, self.bank_index[mine], exclude_owner=p)
             i, j, k = self.bank_index[mine].T
             loo[p, i, j, k] = vals
@@ -274,7 +304,8 @@ class LocalModel:
         sd = torch.sqrt(torch.nanmean((loo - mu) ** 2, dim=0))
         typical = torch.nanmean(sd)
         mu = torch.nan_to_num(mu, nan=float(torch.nanmean(mu)))
-        sd = torch.nan_to_num(sd, nan=float(typical)).clamp(min=0.25 * float(typical) + 1e-6)
+        floor = self.settings.local_sd_floor * float(typical) + 1e-6
+        sd = torch.nan_to_num(sd, nan=float(typical)).clamp(min=floor)
         return mu, sd
 
     def _raw_normality(
@@ -289,6 +320,12 @@ class LocalModel:
                 allowed &= self.bank_owner[None, :] != exclude_owner
         per_view = []
         for x, bank, w in zip(raw, self.banks, self.weights):
+            if self.pixel_features:  # minus the distance to the nearest allowed bank cube
+                dist = torch.cdist(x, bank)
+                if allowed is not None:
+                    dist = dist.masked_fill(~allowed, float("inf"))
+                per_view.append(-dist.amin(dim=1))
+                continue
             sim = x @ bank.T
             if allowed is not None:
                 sim = sim.masked_fill(~allowed, float("-inf"))

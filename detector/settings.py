@@ -38,6 +38,9 @@ class ModelSettings:
     # open choice: standardise each location's distance by the leave-one-out spread of the
     # normals at that location; the view score is then the map's maximum (no re-weighting).
     global_standardize: bool = True
+    # the standardised spread at a location is at least this share of the mean spread (a few
+    # dozen normals can agree by chance at a location; see local_sd_floor)
+    global_sd_floor: float = 0.25
     global_view_combine: str = "max"  # open choice: how 6 view scores make G (not published)
     global_extractor: str = "efficientnet_lite0_imagenet"  # or "local_file:<path>"
 
@@ -64,6 +67,17 @@ class ModelSettings:
     # deviation: each grid location's normality is standardised by the leave-one-out mean and
     # spread of the normals there (as ``global_standardize``); patch values become z-scores.
     local_standardize: bool = False
+    # deviation: "pixels" compares the three projections' pixels themselves (no encoder, no
+    # training; normality = minus the L2 distance to the nearest allowed bank cube) instead of
+    # the paper's contrastive ResNet-18 features ("encoder"). Made for the position bank with
+    # mean projections of small cubes, where a CPU cannot train the encoders (docs/results.md).
+    local_features: str = "encoder"
+    # cubes with less of their volume inside the lungs than this are not scored: a sliver of
+    # lung at the bounding box's edge is mostly mask shape, which varies between normals.
+    local_min_lung_fraction: float = 0.0
+    # the standardised spread at a location is at least this share of the typical spread: a
+    # location where 20-odd normals happened to agree must not turn small differences into alarms.
+    local_sd_floor: float = 0.25
     local_percentile: float = 7.0  # paper: 7th percentile of patch normality (tuned on their folds)
 
     # --- fusion (METHOD.md §3) ---

@@ -115,11 +115,11 @@ def train(
         bank_sizes = model.global_model.fit([n.global_features for n in normals], lambda v: phase.step())
         phase.close()
     patients = [(n.local_volume, n.centres) for n in normals]
+    # pixel features have no encoder to train (settings.local_features)
+    local_epochs = 0 if model.local_model.pixel_features else settings.local_epochs
     with timer.stage("local_train"):
-        phase = _Phase(2, settings.local_epochs, progress, on_progress)
-        model.local_model.train(
-            patients, settings.local_epochs, lambda epoch, loss: phase.step(loss=f"{loss:.3f}")
-        )
+        phase = _Phase(2, local_epochs, progress, on_progress)
+        model.local_model.train(patients, local_epochs, lambda epoch, loss: phase.step(loss=f"{loss:.3f}"))
         phase.close()
     with timer.stage("local_bank"):
         positional = settings.local_bank_mode == "position"
@@ -132,7 +132,7 @@ def train(
             "normal_patient_ids": [n.patient_id for n in normals],
             "normal_study_uids": [e.study_instance_uid for e in entries],
             "n_normals": len(normals),
-            "epochs": settings.local_epochs,
+            "epochs": local_epochs,
             "device": str(model.device),
             "seconds": {k: round(v, 1) for k, v in timer.seconds.items()},
             "global_bank_sizes": bank_sizes,

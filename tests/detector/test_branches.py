@@ -4,7 +4,15 @@ import numpy as np
 import torch
 
 from detector.global_branch import back_project, gaussian_blur2d, greedy_coreset
-from detector.local_branch import Grid, _rotations, cube_views, grid_views, nt_xent, paint_cubes
+from detector.local_branch import (
+    Grid,
+    _rotations,
+    cube_views,
+    grid_views,
+    nt_xent,
+    paint_cubes,
+    scoring_grid,
+)
 from detector.lungmask import LungMask
 from detector.settings import ModelSettings
 
@@ -175,3 +183,47 @@ def test_position_bank_compares_each_cube_with_the_same_region_only():
     # against the same region the top is unusual; against the whole lung it looks ordinary
     assert z[0][top].max() < -5
     assert np.median(z[2][top]) > -2 and np.median(z[0][~top]) > -2
+
+
+def test_pixel_features_flag_the_unusual_cube_without_training():
+    from detector.local_branch import LocalModel
+
+    rng = np.random.default_rng(5)
+    s = ModelSettings(
+        local_cube_vox=8,
+        local_view_px=8,
+        local_grid=3,
+        local_projection="mean",
+        local_features="pixels",
+        local_standardize=True,
+        local_bank_mode="position",
+        local_sd_floor=1.0,
+    )
+    lm = LocalModel(s)
+    lm.train([], epochs=5)  # nothing to learn: no history, encoders untouched
+    assert lm.history == []
+    grid = Grid((np.array([6, 14, 22]),) * 3, np.ones((3, 3, 3), bool))
+    lm.build_bank([(_textured(rng), None) for _ in range(8)], grids=[grid] * 8)
+    assert lm.banks[0].shape == (8 * 27, 3 * 8 * 8)  # three views' pixels side by side
+    test = _textured(rng)
+    test[16:20, 16:20, 16:20] = 1.0  # inside the centre cube only
+    z = lm.patch_normality(grid_views(test, grid, s), grid.index).numpy()
+    centre = int(np.flatnonzero((grid.index == 1).all(axis=1))[0])
+    assert z.argmin() == centre and z[centre] < -5 and np.median(z) > -2
+    other = LocalModel(s)
+    other.load_state(lm.state())
+    np.testing.assert_allclose(other.patch_normality(grid_views(test, grid, s), grid.index).numpy(), z)
+
+
+def test_cubes_with_little_lung_are_not_scored():
+    from detector.lungmask import LungMask
+
+    both = np.zeros((40, 40, 40), bool)
+    both[4:36, 4:20, 4:36] = True  # a slab of "lung": the cubes at y=19 hold only a sliver
+    lungs = LungMask(both, np.zeros_like(both), np.zeros_like(both))
+    s = ModelSettings(local_grid=3, local_cube_vox=16)
+    assert scoring_grid(lungs, s).valid.all()
+    grid = scoring_grid(lungs, s.with_overrides({"local_min_lung_fraction": 0.6}))
+    # centres y = 4, 12, 19; the cube at y=19 spans y 11..26 (9 of 16 rows in the slab), the one
+    # at y=4 spans -4..11 (8 of 16): both under 0.6; the middle cube lies wholly in the slab
+    assert grid.valid[1, 1, 1] and not grid.valid[1, 2, 1] and not grid.valid[1, 0, 1]
