@@ -139,6 +139,7 @@ export function renderReadPanel(doc, state) {
         : state.existing
           ? 'Amend read (Ctrl+Enter)'
           : 'Submit read (Ctrl+Enter)';
+  $('nav').hidden = !item;
   $('previous').disabled = !item?.previous;
   $('next').disabled = !item?.next;
 }
