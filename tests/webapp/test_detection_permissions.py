@@ -164,6 +164,13 @@ CASES = [
         None,
         {**ADMIN_ONLY, "admin": 409},
     ),
+    (
+        "calibration-cancel-done-A",
+        "post",
+        "/api/calibrations/{calibration_a}/cancel/",
+        None,
+        {**ADMIN_ONLY, "admin": 409},
+    ),
 ]
 
 

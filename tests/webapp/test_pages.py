@@ -5,6 +5,7 @@ page views leave."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -39,7 +40,10 @@ CASES = [
     ("upload-B", "post", "/cohorts/{B}/upload/", "upload", _t(403, 403, 404, 200)),
     ("detect-A", "post", "/cohorts/{A}/detect/", {}, _t(403, 403, 302, 302)),
     ("detect-B", "post", "/cohorts/{B}/detect/", {}, _t(403, 403, 404, 302)),
+    # past the checks, A (screening, no file sent, not labelled) is refused with a message: 302
+    ("labels-A", "post", "/cohorts/{A}/labels/", {}, _t(403, 403, 302, 302)),
     ("labels-B", "post", "/cohorts/{B}/labels/", {}, _t(403, 403, 404, 302)),
+    ("calibrate-A", "post", "/cohorts/{A}/calibrate/", {}, _t(403, 403, 403, 302)),
     ("calibrate-B", "post", "/cohorts/{B}/calibrate/", {}, _t(403, 403, 403, 302)),
     ("members-A", "post", "/cohorts/{A}/members/", {"username": "rad2"}, _t(403, 403, 302, 302)),
     ("members-B", "post", "/cohorts/{B}/members/", {"username": "rad2"}, _t(403, 403, 404, 302)),
@@ -61,6 +65,28 @@ CASES = [
     ("worklist-assign-B", "post", "/worklists/{wl_b}/assign/", {"reader": "rad-b"}, _t(403, 403, 404, 302)),
     ("review", "get", "/review/", None, _t(403, 403, 403, 200)),
     ("audit", "get", "/audit/?user=rad&since=2000-01-01", None, _t(403, 403, 403, 200)),
+    # Signing in and out, and the password change (anyone signed in, for themselves).
+    ("login", "get", "/accounts/login/", None, _t(302, 302, 302, 302, 200)),  # signed in: home
+    (
+        "login-post",
+        "post",
+        "/accounts/login/",
+        {"username": "rad", "password": "wrong"},
+        _t(302, 302, 302, 302, 200),
+    ),
+    ("logout", "post", "/accounts/logout/", {}, _t(302, 302, 302, 302, 302)),  # to the login page
+    ("password", "get", "/accounts/password/", None, ALL),
+    ("password-post", "post", "/accounts/password/", {}, ALL),  # an incomplete form is shown again
+    ("password-done", "get", "/accounts/password/done/", None, ALL),
+    # The viewer: a study of the user's cohorts, where its detection stands, a worklist item.
+    ("viewer-A", "get", "/viewer/studies/{study_A}/", None, ALL),
+    ("viewer-B", "get", "/viewer/studies/{study_B}/", None, _t(404, 404, 404, 200)),
+    ("viewer-status-A", "get", "/viewer/studies/{study_A}/detection-status/", None, ALL),
+    ("viewer-status-B", "get", "/viewer/studies/{study_B}/detection-status/", None, _t(404, 404, 404, 200)),
+    # an item opens its study (302) for whoever sees the item: its reader, the cohort's coordinator
+    ("viewer-item-A", "get", "/viewer/items/{item_a}/", None, _t(302, 404, 302, 302)),
+    ("viewer-item-B", "get", "/viewer/items/{item_b}/", None, _t(404, 404, 404, 302)),
+    ("viewer-item-missing", "get", "/viewer/items/999999/", None, _t(404, 404, 404, 404)),
 ]
 
 
@@ -75,6 +101,10 @@ def ids(world, reading) -> dict[str, int]:
     return {
         "A": world.cohort_a.pk,
         "B": world.cohort_b.pk,
+        "study_A": world.study_a.pk,
+        "study_B": world.study_b.pk,
+        "item_a": reading.items_a[0].pk,
+        "item_b": reading.item_b.pk,
         "wl_a": reading.worklist_a.pk,
         "wl_b": reading.worklist_b.pk,
         "cal_a": calibration(world.cohort_a, other).pk,
@@ -97,8 +127,19 @@ def _params():
             yield pytest.param(method, url, data, role, expected[role], id=f"{case_id}-{role}")
 
 
+@pytest.fixture
+def viewer_bundle(settings, tmp_path):
+    """A stand-in for the viewer's Vite build (its manifest is all the page reads)."""
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(
+        json.dumps({"src/main.js": {"file": "assets/main.js", "isEntry": True}})
+    )
+    settings.VIEWER_BUNDLE_DIR = folder
+
+
 @pytest.mark.parametrize(("method", "url", "data", "role", "status"), list(_params()))
-def test_page_role_matrix(world, reading, ids, monkeypatch, method, url, data, role, status):
+def test_page_role_matrix(world, reading, ids, viewer_bundle, monkeypatch, method, url, data, role, status):
     from webapp.celery import app
 
     monkeypatch.setattr(app, "send_task", lambda *a, **k: None)
@@ -115,8 +156,9 @@ def test_page_role_matrix(world, reading, ids, monkeypatch, method, url, data, r
             data = {k: v.format(**ids) if isinstance(v, str) else v for k, v in data.items()}
         response = client.post(url, data)
     assert response.status_code == status, response.content[:300]
-    if role == "anonymous":
-        assert response["Location"].startswith("/accounts/login/?next=")
+    if role == "anonymous" and status == LOGIN:
+        signed_out = url == "/accounts/logout/"  # nothing to come back to: the plain login page
+        assert response["Location"].startswith("/accounts/login/" if signed_out else "/accounts/login/?next=")
 
 
 # --- what each role sees -------------------------------------------------------------------------
