@@ -421,6 +421,28 @@ def test_keyboard_shortcuts_and_the_threshold_rerender_time(
             f"  of which setting the views' properties: median {np.median(applied):.0f} ms, max {max(applied):.0f} ms"
         )
         page.screenshot(path=str(screenshots / "viewer-keys-after.png"))
+
+        # What was timed is what is seen: a recorded change has redrawn every view. A low display
+        # threshold colours far more of each view than a high one (the map's noise is about 13 %
+        # of its range; the crosshair lines are coloured at both); each view is captured once
+        # its change has been recorded.
+        def coloured_after(position: int, n: int) -> dict[str, int]:
+            page.locator("[data-overlay=threshold]").fill(str(position))
+            page.wait_for_function(recorded, arg=n, timeout=10_000)
+            return {
+                plane: int(
+                    coloured(
+                        rgb(page, plane, screenshots / f"overlay-threshold-{position}-{plane}.png")
+                    ).sum()
+                )
+                for plane in PLANES
+            }
+
+        n = len(page.evaluate("() => window.fusionscreenViewer.timings.overlayUpdatesMs"))
+        low, high = coloured_after(50, n), coloured_after(950, n + 1)
+        print(f"  coloured pixels per view, threshold at 5 % vs 95 % of the range: {low} vs {high}")
+        for plane in PLANES:
+            assert low[plane] > 1.5 * high[plane] + 500, (plane, low, high)
         assert not errors, errors
     finally:
         context.close()
