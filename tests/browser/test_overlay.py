@@ -16,7 +16,7 @@ from django.conf import settings
 from PIL import Image
 
 from tests.browser.conftest import store_series
-from tests.browser.test_viewer import open_viewer, wait_loaded
+from tests.browser.test_viewer import open_viewer, rendered, wait_loaded
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -164,7 +164,11 @@ def test_overlay_colours_the_lesion_threshold_clears_it_and_a_finding_moves_the_
             "window.fusionscreenViewer.overlay.get().status === 'ready'",
             timeout=15_000,
         )
-        assert "local map" in page.locator("[data-overlay=legend-kind]").inner_text()
+        # the panel renders on the next animation frame, which a busy software renderer delays
+        page.wait_for_function(
+            "() => document.querySelector('[data-overlay=legend-kind]').textContent.includes('local map')",
+            timeout=10_000,
+        )
         assert not errors, errors
     finally:
         context.close()
@@ -202,13 +206,14 @@ def test_a_study_without_a_result_says_why(browser, site, phantom_small, viewer_
             f"() => window.fusionscreenViewer && window.fusionscreenViewer.overlay.get().status === '{expected[0]}'",
             timeout=30_000,
         )
-        page.wait_for_timeout(100)
+        rendered(page)
         text = page.locator("[data-overlay=message]").inner_text()
         assert expected[1] in text, text
         assert text in page.locator("[data-findings=message]").inner_text()
         progress = page.locator("[data-overlay=progress]")
         assert progress.is_visible() == (expected[0] == "processing")
         page.wait_for_function("() => window.fusionscreenViewer.operatingPoint.get().status === 'none'")
+        rendered(page)
         assert "No calibration yet" in page.locator("[data-op=message]").inner_text()
         wait_loaded(page)
         page.screenshot(path=str(screenshots / f"overlay-no-result-{job or 'no-job'}.png"))
@@ -218,6 +223,7 @@ def test_a_study_without_a_result_says_why(browser, site, phantom_small, viewer_
             page.wait_for_function(
                 "() => window.fusionscreenViewer.overlay.get().status === 'failed'", timeout=15_000
             )
+            rendered(page)
             assert "worker lost" in page.locator("[data-overlay=message]").inner_text()
         assert not errors, errors
     finally:
@@ -264,7 +270,7 @@ def test_operating_point_readout_matches_the_calibration_and_is_remembered(
         wait_loaded(page)
         page.wait_for_function("() => window.fusionscreenViewer.operatingPoint.get().status === 'ready'")
         page.wait_for_function("() => window.fusionscreenViewer.operatingPoint.get().fusedScore !== null")
-        page.wait_for_timeout(100)
+        rendered(page)
 
         def readout() -> dict:
             return {
@@ -275,7 +281,7 @@ def test_operating_point_readout_matches_the_calibration_and_is_remembered(
         # Balanced by default: threshold 0.7, sens 90%, spec 80%; fused 0.8 is positive there.
         for preset in ("balanced", "high_specificity", "high_sensitivity"):
             page.locator(f"[data-op-preset={preset}]").click()
-            page.wait_for_timeout(100)
+            rendered(page)
             shown, p = readout(), points[preset]
             assert shown["threshold"] == f"{p['threshold']:.3f}", (preset, shown)
             assert shown["sensitivity"] == f"{100 * p['sensitivity']:.1f}%", (preset, shown)
@@ -284,7 +290,7 @@ def test_operating_point_readout_matches_the_calibration_and_is_remembered(
             assert shown["call"].startswith(expected), (preset, shown)
         # The slider walks the ROC: its first point is the highest finite threshold (1.2).
         page.locator("[data-op=slider]").fill("0")
-        page.wait_for_timeout(100)
+        rendered(page)
         shown = readout()
         assert shown == {
             "threshold": "1.200",
@@ -299,7 +305,7 @@ def test_operating_point_readout_matches_the_calibration_and_is_remembered(
         page.reload()
         wait_loaded(page)
         page.wait_for_function("() => window.fusionscreenViewer.operatingPoint.get().status === 'ready'")
-        page.wait_for_timeout(100)
+        rendered(page)
         assert readout()["threshold"] == "1.200"
         assert page.evaluate("() => window.fusionscreenViewer.operatingPoint.get().preset") is None
         assert not errors, errors

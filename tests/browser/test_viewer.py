@@ -38,6 +38,12 @@ def wait_loaded(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_timeout(300)  # the last render after the last slice
 
 
+def rendered(page) -> None:
+    """Wait until the panels have drawn the latest state: they render on the next animation
+    frame (renderOnNextFrame), which a busy software renderer can delay well past 100 ms."""
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 def pixels(page, plane: str, screenshots: Path, name: str) -> np.ndarray:
     png = page.locator(f'[data-viewport="{plane}"]').screenshot()
     (screenshots / f"{name}.png").write_bytes(png)
