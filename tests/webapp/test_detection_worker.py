@@ -94,6 +94,22 @@ def upload(client, cohort_id: int, phantoms, indices: list[int] | None = None) -
     return r.json()["study_ids"]
 
 
+def finish_on_a_new_worker(name: str, env, shared, job) -> tuple[Worker, DetectionJob, str]:
+    """Start a worker on the gpu queue, wait until it ends ``job``, then stop it."""
+    worker = Worker(name, env, shared["root"] / f"{name}.log", "gpu").wait_ready()
+    try:
+        done = wait_for(
+            lambda: DetectionJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).first(),
+            timeout=180,
+            what=f"job {job.pk} to be ended by worker {name}",
+        )
+        time.sleep(3)  # a further delivery, if there were one, would show up now
+        done.refresh_from_db()
+    finally:
+        log = worker.stop()
+    return worker, done, log
+
+
 def test_upload_detection_results_and_maps_through_the_worker(
     world, api, phantoms, main_worker, active_model
 ):
@@ -225,17 +241,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker_which_completes_it_
         first.kill()
     assert first.proc.returncode == -9
     marker.unlink()
-    second = Worker("rescuer", env, shared["root"] / "rescuer.log", "gpu").wait_ready()
-    try:
-        done = wait_for(
-            lambda: DetectionJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).first(),
-            timeout=180,
-            what="the job to be completed by the second worker",
-        )
-        time.sleep(3)  # a further redelivery, if there were one, would show up now
-        done.refresh_from_db()
-    finally:
-        log = second.stop()
+    second, done, log = finish_on_a_new_worker("rescuer", env, shared, job)
     assert done.status == "done", (done.error, log[-3000:])
     assert done.attempts == 2 and done.worker.startswith(second.name)
     assert DetectionResult.objects.filter(job=done).count() == 1
@@ -289,17 +295,7 @@ def test_a_job_left_running_by_a_killed_worker_is_swept_and_finished_once_by_the
     audits = AuditEvent.objects.filter(action="detectionjob.requeued", object_id=str(job.pk))
     assert audits.count() == 1
 
-    second = Worker("after-sweep", env, shared["root"] / "after-sweep.log", "gpu").wait_ready()
-    try:
-        done = wait_for(
-            lambda: DetectionJob.objects.filter(pk=job.pk, status__in=["done", "failed"]).first(),
-            timeout=180,
-            what="the swept job to be completed by the next worker",
-        )
-        time.sleep(3)  # a second delivery, if there were one, would show up now
-        done.refresh_from_db()
-    finally:
-        log = second.stop()
+    second, done, log = finish_on_a_new_worker("after-sweep", env, shared, job)
     assert done.status == "done", (done.error, log[-3000:])
     assert done.attempts == 2 and done.worker.startswith(second.name) and done.error == ""
     assert DetectionResult.objects.filter(job=done).count() == 1
