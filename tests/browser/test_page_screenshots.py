@@ -4,6 +4,8 @@ its heading, styled, with no error, and is saved to var/screenshots/pages/ (look
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -126,6 +128,24 @@ def check_page(page, response, heading: str) -> None:
     assert overflow <= 0, f"{page.url} scrolls sideways by {overflow} px"
 
 
+def visit_pages(browser, site, filled, viewport: dict, errors: list[str]) -> Iterator[tuple[str, object]]:
+    """Sign in as each role and open each of its main pages, checked by ``check_page``; yields
+    (screenshot name, page) with the page loaded. Page errors go into ``errors``."""
+    users = {"radiologist": "rad", "coordinator": "coord", "admin": "boss"}
+    for role, pages in pages_of(site, filled).items():
+        context = browser.new_context(viewport=viewport)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        site.login(page, users[role])
+        page.wait_for_url(f"{site.url}/")
+        for name, path, heading in pages:
+            response = page.goto(site.url + path)
+            page.wait_for_load_state("networkidle")
+            check_page(page, response, heading)
+            yield name, page
+        context.close()
+
+
 def test_main_pages_of_each_role_load_styled_and_are_saved(browser, site, filled, screenshots):
     out = screenshots / "pages"
     out.mkdir(parents=True, exist_ok=True)
@@ -138,37 +158,26 @@ def test_main_pages_of_each_role_load_styled_and_are_saved(browser, site, filled
     page.screenshot(path=str(out / "login.png"), full_page=True)
     context.close()
 
-    users = {"radiologist": "rad", "coordinator": "coord", "admin": "boss"}
-    for role, pages in pages_of(site, filled).items():
-        context = browser.new_context(viewport={"width": 1360, "height": 860})
-        page = context.new_page()
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        site.login(page, users[role])
-        page.wait_for_url(f"{site.url}/")
-        for name, path, heading in pages:
-            response = page.goto(site.url + path)
-            page.wait_for_load_state("networkidle")
-            check_page(page, response, heading)
-            current = page.locator("nav.sections a[aria-current=page]").all_inner_texts()
-            assert len(current) == 1, (path, current)  # one section marked as where you are
-            if name == "admin-dashboard":  # a job queued a moment ago is no reason for alarm
-                assert "is a worker running?" not in page.locator("main").inner_text()
-            if name == "audit-browser":
-                objects = page.locator("table tbody td:nth-child(4)").all_inner_texts()
-                assert objects and not [o for o in objects if o.endswith(":")], objects
-            if name == "cohort-detail-upload":
-                page.wait_for_selector("text=has no CT series")
-                assert "– study" not in page.locator("main").inner_text()
-            if name == "calibration-roc":
-                loaded = page.eval_on_selector("img.roc", "img => img.complete && img.naturalWidth > 0")
-                assert loaded, "the ROC plot did not load"
-            if name == "cohort-detail-upload":
-                assert page.locator("form[data-upload-form] input[type=file]").count() >= 1
-            if name == "radiologist-worklist":
-                scores = page.locator("table tbody tr").all_inner_texts()
-                assert len(scores) == 3, scores
-            page.screenshot(path=str(out / f"{name}.png"), full_page=True)
-        context.close()
+    for name, page in visit_pages(browser, site, filled, {"width": 1360, "height": 860}, errors):
+        current = page.locator("nav.sections a[aria-current=page]").all_inner_texts()
+        assert len(current) == 1, (page.url, current)  # one section marked as where you are
+        if name == "admin-dashboard":  # a job queued a moment ago is no reason for alarm
+            assert "is a worker running?" not in page.locator("main").inner_text()
+        if name == "audit-browser":
+            objects = page.locator("table tbody td:nth-child(4)").all_inner_texts()
+            assert objects and not [o for o in objects if o.endswith(":")], objects
+        if name == "cohort-detail-upload":
+            page.wait_for_selector("text=has no CT series")
+            assert "– study" not in page.locator("main").inner_text()
+        if name == "calibration-roc":
+            loaded = page.eval_on_selector("img.roc", "img => img.complete && img.naturalWidth > 0")
+            assert loaded, "the ROC plot did not load"
+        if name == "cohort-detail-upload":
+            assert page.locator("form[data-upload-form] input[type=file]").count() >= 1
+        if name == "radiologist-worklist":
+            scores = page.locator("table tbody tr").all_inner_texts()
+            assert len(scores) == 3, scores
+        page.screenshot(path=str(out / f"{name}.png"), full_page=True)
     assert not errors, errors
     saved = sorted(p.name for p in out.glob("*.png"))
     assert len(saved) >= 12, saved
@@ -178,15 +187,5 @@ def test_main_pages_fit_a_phone_screen(browser, site, filled, screenshots):
     """The same pages 390 px wide: nothing scrolls sideways (wide tables scroll in their box)."""
     out = screenshots / "pages"
     out.mkdir(parents=True, exist_ok=True)
-    users = {"radiologist": "rad", "coordinator": "coord", "admin": "boss"}
-    for role, pages in pages_of(site, filled).items():
-        context = browser.new_context(viewport={"width": 390, "height": 844})
-        page = context.new_page()
-        site.login(page, users[role])
-        page.wait_for_url(f"{site.url}/")
-        for name, path, heading in pages:
-            response = page.goto(site.url + path)
-            page.wait_for_load_state("networkidle")
-            check_page(page, response, heading)
-            page.screenshot(path=str(out / f"narrow-{name}.png"), full_page=True)
-        context.close()
+    for name, page in visit_pages(browser, site, filled, {"width": 390, "height": 844}, []):
+        page.screenshot(path=str(out / f"narrow-{name}.png"), full_page=True)

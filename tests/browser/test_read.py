@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser.conftest import PASSWORD, store_series
 from tests.browser.test_overlay import lesion_phantom, stored_calibration, stored_result  # noqa: F401 (fixture)
-from tests.browser.test_viewer import wait_loaded
+from tests.browser.test_viewer import open_signed_in, wait_loaded
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -43,13 +43,8 @@ def worklist(site, lesion_phantom, phantom_small):  # noqa: F811
 
 
 def open_item(browser, site, item, *, width=1600, height=1000):
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    site.login(page, next_path=f"/viewer/studies/{item.study_id}/?item={item.pk}")
-    page.wait_for_url(f"**/viewer/studies/{item.study_id}/?item={item.pk}")
-    return context, page, errors
+    path = f"/viewer/studies/{item.study_id}/?item={item.pk}"
+    return open_signed_in(browser, site, path, width=width, height=height)
 
 
 def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_worklist(

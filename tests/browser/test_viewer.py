@@ -22,14 +22,20 @@ READY = "() => window.fusionscreenViewer && window.fusionscreenViewer.viewer.get
 LOADED = "() => window.fusionscreenViewer && window.fusionscreenViewer.timings.volumeLoaded !== undefined"
 
 
-def open_viewer(browser, site, study, *, width=1600, height=1000):
+def open_signed_in(browser, site, path: str, *, width=1600, height=1000):
+    """A new browser context signed in as the site's default user and at ``path``; page errors
+    are collected in the returned list."""
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    site.login(page, next_path=f"/viewer/studies/{study.pk}/")
-    page.wait_for_url(f"**/viewer/studies/{study.pk}/")
+    site.login(page, next_path=path)
+    page.wait_for_url(f"**{path}")
     return context, page, errors
+
+
+def open_viewer(browser, site, study, *, width=1600, height=1000):
+    return open_signed_in(browser, site, f"/viewer/studies/{study.pk}/", width=width, height=height)
 
 
 def wait_loaded(page, timeout_ms: int = 60_000) -> None:
