@@ -120,8 +120,33 @@ def test_weak_new_password_is_refused(client):
 
 
 def test_session_expiry_settings(settings):
-    assert settings.SESSION_COOKIE_AGE == 8 * 3600 and settings.SESSION_SAVE_EVERY_REQUEST
+    assert settings.SESSION_COOKIE_AGE == 8 * 3600 and settings.SESSION_REFRESH_SECONDS == 60
     assert settings.SESSION_EXPIRE_AT_BROWSER_CLOSE and settings.SESSION_COOKIE_HTTPONLY
+
+
+def test_a_used_session_slides_its_expiry_with_at_most_one_write_a_minute(client, monkeypatch):
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    from webapp.accounts import middleware
+
+    client.force_login(UserFactory(username="gina", role=roles.RADIOLOGIST))
+    clock = [1_000_000.0]
+    monkeypatch.setattr(middleware, "_clock", lambda: clock[0])
+    assert client.get("/").status_code == 200  # the first request after sign-in refreshes
+    first = Session.objects.get().expire_date
+    saves = []
+    real_save = SessionStore.save
+    monkeypatch.setattr(
+        SessionStore, "save", lambda self, *a, **k: (saves.append(1), real_save(self, *a, **k))
+    )
+    clock[0] += 30
+    for _ in range(5):
+        assert client.get("/").status_code == 200
+    assert saves == [] and Session.objects.get().expire_date == first  # within the minute: no write
+    clock[0] += 31
+    assert client.get("/").status_code == 200
+    assert len(saves) == 1 and Session.objects.get().expire_date > first  # the expiry moved on
 
 
 def test_token_endpoint_issues_one_token_and_audits(api):

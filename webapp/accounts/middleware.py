@@ -1,8 +1,10 @@
-"""Remembers the client address of each request so audit rows can record it."""
+"""Request-wide concerns of accounts: the client address for audit rows, and the session's
+sliding expiry."""
 
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -36,3 +38,24 @@ class AuditContextMiddleware:
             return self.get_response(request)
         finally:
             reset_request_context(token)
+
+
+REFRESHED_KEY = "_refreshed_at"
+_clock = time.time  # a seam for tests
+
+
+class SessionRefreshMiddleware:
+    """Keeps a signed-in session alive while it is used, saving it at most once per
+    SESSION_REFRESH_SECONDS (instead of SESSION_SAVE_EVERY_REQUEST's write on every request).
+    Saving moves the session's expiry SESSION_COOKIE_AGE into the future."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        if session is not None and session.session_key and request.user.is_authenticated:
+            now = int(_clock())
+            if now - int(session.get(REFRESHED_KEY, 0)) >= settings.SESSION_REFRESH_SECONDS:
+                session[REFRESHED_KEY] = now  # marks it modified: SessionMiddleware saves it
+        return self.get_response(request)
