@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.files import File
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -91,18 +90,9 @@ def phantom_full(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def store_series(user, cohort, folder: Path):
     """Ingest a series folder into a cohort with the site's upload service; returns the Study."""
-    from webapp.cohorts.services import upload_to_cohort
-    from webapp.studies.models import Study
+    from tests.webapp.factories import ingest_files
 
-    paths = sorted(folder.glob("*.dcm"))
-    handles = [p.open("rb") for p in paths]
-    try:
-        result = upload_to_cohort(user, cohort, [File(h, name=p.name) for h, p in zip(handles, paths)])
-    finally:
-        for h in handles:
-            h.close()
-    assert result.summary()["accepted"] == len(paths), result.summary()
-    return Study.objects.get(pk=result.study_ids[0])
+    return ingest_files(user, cohort, sorted(folder.glob("*.dcm")))
 
 
 @dataclass

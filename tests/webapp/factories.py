@@ -8,6 +8,7 @@ import factory
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.files import File
 
 from webapp.accounts.services import set_role
 from webapp.cohorts.models import Cohort, CohortMember, CohortStudy
@@ -135,3 +136,17 @@ def detection_result(study: Study, version: ModelVersion, fused_score: float = 0
         maps_directory=relative.as_posix(),
         maps=stored,
     )
+
+
+def ingest_files(user, cohort, paths: list[Path]) -> Study:
+    """Ingest files into a cohort through the site's own upload service; all must be accepted."""
+    from webapp.cohorts.services import upload_to_cohort
+
+    handles = [p.open("rb") for p in paths]
+    try:
+        result = upload_to_cohort(user, cohort, [File(h, name=p.name) for h, p in zip(handles, paths)])
+    finally:
+        for h in handles:
+            h.close()
+    assert result.summary()["accepted"] == len(paths), result.summary()
+    return Study.objects.get(pk=result.study_ids[0])

@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from django.core.files import File
 from pydicom.uid import RLELossless, generate_uid
 
+from tests.webapp.factories import ingest_files
 from webapp.accounts.models import AuditEvent
-from webapp.cohorts.services import upload_to_cohort
 from webapp.studies.models import Instance, Study
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -25,23 +24,11 @@ FRAME_ACCEPT = 'multipart/related; type="application/octet-stream"; transfer-syn
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 
 
-def store(user, cohort, paths: list[Path]) -> Study:
-    """Ingest files into a cohort through the site's own upload service."""
-    handles = [p.open("rb") for p in paths]
-    try:
-        result = upload_to_cohort(user, cohort, [File(h, name=p.name) for h, p in zip(handles, paths)])
-    finally:
-        for h in handles:
-            h.close()
-    assert result.summary()["accepted"] == len(paths), result.summary()
-    return Study.objects.get(pk=result.study_ids[0])
-
-
 @pytest.fixture
 def ct(world, phantoms):
     """Phantom 0 stored in cohort A (ours), phantom 1 in cohort B (someone else's)."""
-    ours = store(world.coordinator, world.cohort_a, phantoms.files(0))
-    theirs = store(world.other_coordinator, world.cohort_b, phantoms.files(1))
+    ours = ingest_files(world.coordinator, world.cohort_a, phantoms.files(0))
+    theirs = ingest_files(world.other_coordinator, world.cohort_b, phantoms.files(1))
     return ours, theirs
 
 
@@ -339,7 +326,7 @@ def test_compressed_instances_are_served_decoded(world, api, phantoms, tmp_path)
     ds.compress(RLELossless)
     path = tmp_path / "rle.dcm"
     ds.save_as(path, enforce_file_format=True)
-    study = store(world.coordinator, world.cohort_a, [path])
+    study = ingest_files(world.coordinator, world.cohort_a, [path])
     instance = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
     assert instance.transfer_syntax_uid == RLELossless
     se, sop = instance.series.series_instance_uid, instance.sop_instance_uid
@@ -403,6 +390,6 @@ def test_series_metadata_is_read_once_then_served_from_memory(world, ct, api, ph
     ds.InstanceNumber = 999
     path = phantoms.root.parent / f"extra-{ds.SOPInstanceUID[-8:]}.dcm"
     ds.save_as(path, enforce_file_format=True)
-    store(world.coordinator, world.cohort_a, [path])
+    ingest_files(world.coordinator, world.cohort_a, [path])
     assert len(json.loads(client.get(urls(ours)["metadata"]).content)) == n + 1
     assert len(reads) == 2 * n + 1

@@ -53,6 +53,43 @@ def http(method: str, url: str, body: bytes | None = None, headers: dict | None 
         return e.code, e.read()
 
 
+def start_site(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """``manage.py runserver`` on a free port, once it answers the login page; (process, base URL)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [PY, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            status, _ = http("GET", f"{base}/accounts/login/")
+            break
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    else:
+        stop(server)
+        pytest.fail("runserver did not answer")
+    assert status == 200
+    return server, base
+
+
+def token_auth(base: str, username: str, password: str) -> dict[str, str]:
+    """The Authorization header of a user's API token."""
+    status, body = http(
+        "POST",
+        f"{base}/api/auth/token/",
+        json.dumps({"username": username, "password": password}).encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert status == 200, body
+    return {"Authorization": f"Token {json.loads(body)['token']}"}
+
+
 def multipart(files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     out = b""
@@ -86,35 +123,10 @@ def test_embedded_default_runs_the_site_on_sqlite(tmp_path, phantoms):
     assert (var / "db.sqlite3").is_file()
     out = manage(env, "create_demo_users").stdout
     assert "coordinator" in out and "embedded-demo-1" in out
-    port = free_port()
-    server = subprocess.Popen(
-        [PY, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_site(env)
     try:
-        for _ in range(150):
-            try:
-                status, _ = http("GET", f"{base}/accounts/login/")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        else:
-            pytest.fail("runserver did not answer")
-        assert status == 200
         assert http("GET", f"{base}/static/webapp/site.css")[0] == 200
-        status, body = http(
-            "POST",
-            f"{base}/api/auth/token/",
-            json.dumps({"username": "coordinator", "password": "embedded-demo-1"}).encode(),
-            {"Content-Type": "application/json"},
-        )
-        assert status == 200, body
-        auth = {"Authorization": f"Token {json.loads(body)['token']}"}
+        auth = token_auth(base, "coordinator", "embedded-demo-1")
         status, body = http(
             "POST",
             f"{base}/api/cohorts/",

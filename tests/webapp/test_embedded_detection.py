@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
 import time
-import urllib.error
 
 import numpy as np
 import pytest
@@ -16,14 +14,13 @@ import pytest
 from tests.webapp.conftest import zip_folder
 from tests.webapp.reading import read_body_from_label
 from tests.webapp.test_embedded_and_deploy import (
-    PY,
-    REPO,
     clean_env,
-    free_port,
     http,
     manage,
     multipart,
+    start_site,
     stop,
+    token_auth,
 )
 from tests.webapp.workers import Worker
 
@@ -38,31 +35,13 @@ def test_embedded_default_detects_through_its_worker(tmp_path, phantoms, tiny_mo
     out = manage(env, "import_model", str(tiny_model_dir), "--name", "tiny", "--activate").stdout
     assert "'tiny' imported" in out and "active" in out
     worker = Worker("embedded", env, tmp_path / "worker.log", queues="cpu").wait_ready()
-    port = free_port()
-    server = subprocess.Popen(
-        [PY, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            try:
-                http("GET", f"{base}/accounts/login/")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        status, body = http(
-            "POST",
-            f"{base}/api/auth/token/",
-            json.dumps({"username": "coordinator", "password": "embedded-demo-1"}).encode(),
-            {"Content-Type": "application/json"},
-        )
-        assert status == 200, body
-        auth = {"Authorization": f"Token {json.loads(body)['token']}"}
+        server, base = start_site(env)
+    except BaseException:
+        worker.stop()
+        raise
+    try:
+        auth = token_auth(base, "coordinator", "embedded-demo-1")
         status, body = http(
             "POST",
             f"{base}/api/cohorts/",
@@ -130,11 +109,7 @@ def coordinator_assigns_and_radiologist_reads(
     assert status == 201, worklist
     assert worklist["item_count"] == len(study_ids) and worklist["readers"] == ["radiologist"]
 
-    status, body = call(
-        "POST", "/api/auth/token/", {}, {"username": "radiologist", "password": "embedded-demo-1"}
-    )
-    assert status == 200, body
-    radiologist = {"Authorization": f"Token {body['token']}"}
+    radiologist = token_auth(base, "radiologist", "embedded-demo-1")
     status, listed = call("GET", "/api/worklists/", radiologist)
     assert [w["id"] for w in listed["results"]] == [worklist["id"]]
     rows = call("GET", f"/api/worklists/{worklist['id']}/items/", radiologist)[1]["results"]
