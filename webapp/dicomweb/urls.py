@@ -1,21 +1,9 @@
 """DICOMweb routes (PS3.18), mounted at /dicomweb/: no trailing slashes, UIDs in the path."""
 
-from django.urls import path, register_converter
+from django.urls import path
 
+import webapp.studies.url_converters  # noqa: F401 (registers <uid:...>)
 from webapp.dicomweb import views
-
-
-class UidConverter:
-    regex = r"[0-9]+(?:\.[0-9]+)*"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-register_converter(UidConverter, "uid")
 
 app_name = "dicomweb"
 
