@@ -4,7 +4,7 @@
  * middle axial slice drawn from one frame, viewports/preview.js), cornerstone (initialised),
  * views (viewports and tools set up), firstFrame, firstImage (the axial slice on screen has its
  * pixels and was drawn by Cornerstone), volumeLoaded. Arrays: overlayUpdatesMs (threshold change
- * to all views drawn), overlayApplyMs (of which setting properties). Exposed for the browser
+ * to the frame showing it in all views), overlayApplyMs (of which drawing the overlay canvases). Exposed for the browser
  * tests' benchmark and for people profiling.
  */
 export const timings = {};

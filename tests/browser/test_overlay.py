@@ -424,7 +424,7 @@ def test_keyboard_shortcuts_and_the_threshold_rerender_time(
         )
         applied = page.evaluate("() => window.fusionscreenViewer.timings.overlayApplyMs")
         print(
-            f"  of which setting the views' properties: median {np.median(applied):.0f} ms, max {max(applied):.0f} ms"
+            f"  of which re-colouring and drawing the overlay canvases: median {np.median(applied):.0f} ms, max {max(applied):.0f} ms"
         )
         page.screenshot(path=str(screenshots / "viewer-keys-after.png"))
 

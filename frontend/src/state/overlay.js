@@ -2,7 +2,7 @@ import { createStore } from './store.js';
 
 /**
  * The anomaly overlay's display state (the fused / global / local maps from the detection app,
- * loaded as local volumes over the CT). One source of truth for the controls, the legend and the
+ * drawn over the CT by viewports/overlayLayer.js). One source of truth for the controls, the legend and the
  * views:
  *
  *   status     'loading' | 'ready' | 'processing' (detection queued or running) | 'failed'
@@ -12,7 +12,7 @@ import { createStore } from './store.js';
  *   visible    false while the reader has switched the overlay off (key O)
  *   kind       'fused' | 'global' | 'local'  (fused by default)
  *   colormap   a Cornerstone colormap name
- *   opacity    0..1 as the user sees it (the renderer corrects Cornerstone's non-linear blend)
+ *   opacity    0..1, the share of the overlay's colour seen on screen (drawn with linear alpha)
  *   threshold  map value below which the overlay is transparent, or null for the default
  *   range      { min, max } of the map shown, or null
  *   available  true once a map is on screen
@@ -53,18 +53,4 @@ export function steppedThreshold(state, steps) {
 /** The default display threshold: half way up the map's range. */
 export function defaultThreshold(range) {
   return range ? range.min + 0.5 * (range.max - range.min) : null;
-}
-
-/**
- * Cornerstone3D blends a fused volume over the thin slab it samples, so an opacity `a` set on
- * the overlay actor shows as about 1 - (1 - a)^K of the overlay's colour, with K well below 1:
- * measured in headless Chromium (tests/browser/test_overlay.py) 0.09 -> 1 %, 0.21 -> 3 %,
- * 0.37 -> 5.5 %, 1 -> 100 %, i.e. K = 0.122. Inverting that makes the slider's value the share
- * of the overlay's colour seen on screen.
- */
-export const OPACITY_EXPONENT = 0.122;
-
-export function correctedOpacity(visible, exponent = OPACITY_EXPONENT) {
-  const v = Math.min(1, Math.max(0, visible));
-  return v >= 1 ? 1 : 1 - Math.pow(1 - v, 1 / exponent);
 }

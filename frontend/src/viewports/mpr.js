@@ -7,7 +7,6 @@
 import {
   Enums,
   RenderingEngine,
-  cache,
   eventTarget,
   getRenderingEngine,
   setVolumesForViewports,
@@ -26,6 +25,7 @@ import {
   synchronizers,
 } from '@cornerstonejs/tools';
 import { voiRange, windowLevel } from '../state/presets.js';
+import { createOverlayLayer } from './overlayLayer.js';
 import { mark } from '../timings.js';
 
 const ENGINE_ID = 'fusionscreen';
@@ -208,14 +208,12 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
     });
   };
   let appliedVoi = null;
-  let addingOverlay = false; // a new actor announces its own default window: not the CT's
   planes.forEach((plane) => {
     const element = elements[plane];
     element.addEventListener(Enums.Events.CAMERA_MODIFIED, () => reportSlice(plane));
     element.addEventListener(Enums.Events.VOI_MODIFIED, (evt) => {
       const range = evt.detail.range;
-      // The overlay's own range (a second volume in the view) is not the CT's window.
-      if (range && !addingOverlay && (!evt.detail.volumeId || evt.detail.volumeId === volumeId)) {
+      if (range && (!evt.detail.volumeId || evt.detail.volumeId === volumeId)) {
         appliedVoi = windowLevel(range);
         on.voi(appliedVoi);
       }
@@ -251,92 +249,46 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
     return { lps: world, value: inside && loaded.has(volume.imageIds[k]) ? value : null };
   }
 
-  // The anomaly overlay: one local volume on the CT's grid, a second actor in every view.
-  let overlay = null; // { volumeId, actorUID }
-  let overlayDisplay = null;
-  const applyOverlayDisplay = () => {
-    if (!overlay || !overlayDisplay) {
-      return;
-    }
-    const { colormap, opacity, lower, upper } = overlayDisplay;
-    planes.forEach((plane) => {
-      const vp = viewport(plane);
-      // Threshold: transparent below `lower`; the colormap spans lower..upper.
-      vp.setProperties(
-        {
-          colormap: { name: colormap, opacity, threshold: lower },
-          voiRange: { lower, upper: Math.max(upper, lower + 1e-6) },
-        },
-        overlay.volumeId,
-        true,
-      );
-    });
-    engine.renderViewports(planes);
-  };
+  // The anomaly overlay: a 2-D layer over each view (viewports/overlayLayer.js), re-drawn
+  // right after Cornerstone draws the view (same task, so the same frame) and on its own when
+  // only the overlay's display changes.
+  const layers = Object.fromEntries(planes.map((plane) => [plane, createOverlayLayer(elements[plane], () => viewport(plane))]));
+  planes.forEach((plane) => elements[plane].addEventListener(Enums.Events.IMAGE_RENDERED, () => layers[plane].draw()));
+  let overlayMap = null;
 
   const controller = {
     volume,
     /** Shows `map` (from data/maps.js) over the CT in every view, replacing the previous one. */
-    async setOverlay(map) {
-      // No ':' in the id: Cornerstone would otherwise look for an image loader for its slices
-      // (to guess a window) instead of using the local images it already has.
-      const nextId = `fusionscreen-map_${seriesInstanceUID}_${map.kind}_${map.resultId ?? ''}`;
-      if (overlay?.volumeId === nextId) {
-        return;
-      }
-      if (!cache.getVolume(nextId)) {
-        const local = volumeLoader.createLocalVolume(nextId, {
-          scalarData: map.values,
-          metadata: { ...volume.metadata, Modality: 'OT' },
-          dimensions: map.dimensions,
-          spacing: map.spacing,
-          origin: map.origin,
-          direction: map.direction,
-        });
-        local.referencedVolumeId = volumeId;
-      }
-      const actorUID = `overlay-${map.kind}`;
-      addingOverlay = true;
-      try {
-        for (const plane of planes) {
-          const vp = viewport(plane);
-          if (overlay) {
-            vp.removeVolumeActors([overlay.actorUID]);
-          }
-          await vp.addVolumes([{ volumeId: nextId, actorUID, visibility: true }]);
-          if (appliedVoi) {
-            vp.setProperties({ voiRange: voiRange(appliedVoi) }, volumeId, true);
-          }
-        }
-      } finally {
-        addingOverlay = false;
-      }
-      // A local volume's texture is not uploaded until it is invalidated.
-      cache.getVolume(nextId).invalidate();
-      overlay = { volumeId: nextId, actorUID };
-      applyOverlayDisplay();
+    setOverlay(map) {
+      overlayMap = { ...map, id: `${map.kind}-${map.resultId ?? ''}` };
+      planes.forEach((plane) => {
+        layers[plane].setMap(overlayMap);
+        layers[plane].draw();
+      });
     },
-    /** The overlay map's value at patient point `lps` and how many actors each view draws. */
+    /** The overlay map's value (nearest voxel) at patient point `lps`, and its voxel index. */
     overlayProbe(lps) {
-      const map = overlay && cache.getVolume(overlay.volumeId);
-      const actors = Object.fromEntries(planes.map((plane) => [plane, viewport(plane).getActors().length]));
-      if (!map) {
-        return { value: null, actors };
+      if (!overlayMap) {
+        return { value: null };
       }
-      const [i, j, k] = csUtils.transformWorldToIndex(map.imageData, lps).map(Math.round);
-      const [ni, nj, nk] = map.dimensions;
+      const { origin, spacing, direction, dimensions, values } = overlayMap;
+      const ijk = [0, 1, 2].map((a) =>
+        Math.round([0, 1, 2].reduce((sum, c) => sum + direction[3 * a + c] * (lps[c] - origin[c]), 0) / spacing[a]),
+      );
+      const [ni, nj, nk] = dimensions;
+      const [i, j, k] = ijk;
       const inside = i >= 0 && j >= 0 && k >= 0 && i < ni && j < nj && k < nk;
-      return {
-        value: inside ? Number(map.voxelManager.getAtIJK(i, j, k)) : null,
-        ijk: [i, j, k],
-        range: map.voxelManager.getRange?.(),
-        actors,
-      };
+      return { value: inside ? values[i + j * ni + k * ni * nj] : null, ijk };
     },
-    /** colormap name, opacity (already corrected), lower (threshold) and upper map values. */
+    /**
+     * colormap name, opacity 0..1 (the share of the overlay's colour on screen), lower
+     * (threshold) and upper map values. Draws every view's overlay now, without re-drawing the CT.
+     */
     setOverlayDisplay(display) {
-      overlayDisplay = { ...display };
-      applyOverlayDisplay();
+      planes.forEach((plane) => {
+        layers[plane].setDisplay(display);
+        layers[plane].draw();
+      });
     },
     /** Moves the crosshairs (and every view's slice) to patient point `lps`. */
     jumpTo(lps) {
@@ -398,32 +350,6 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
     distanceToSlice(plane, lps) {
       const { focalPoint, viewPlaneNormal } = viewport(plane).getCamera();
       return lps.reduce((sum, v, i) => sum + (v - focalPoint[i]) * viewPlaneNormal[i], 0);
-    },
-    /**
-     * Resolves (with the time it resolved, performance.now()) once every view has drawn again
-     * after this call; after `timeoutMs` without it, with null.
-     */
-    nextRender(timeoutMs = 5000) {
-      return new Promise((resolve) => {
-        const pending = new Set(planes);
-        const listeners = [];
-        const done = (value) => {
-          listeners.forEach(([element, listener]) => element.removeEventListener(Enums.Events.IMAGE_RENDERED, listener));
-          clearTimeout(timer);
-          resolve(value);
-        };
-        const timer = setTimeout(() => done(null), timeoutMs);
-        planes.forEach((plane) => {
-          const listener = () => {
-            pending.delete(plane);
-            if (!pending.size) {
-              done(performance.now());
-            }
-          };
-          elements[plane].addEventListener(Enums.Events.IMAGE_RENDERED, listener);
-          listeners.push([elements[plane], listener]);
-        });
-      });
     },
     /** The view's centre (focal point) in LPS mm. */
     focalPoint(plane) {
