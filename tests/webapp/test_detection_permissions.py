@@ -156,7 +156,8 @@ CASES = [
     ("calibration-B", "get", "/api/calibrations/{calibration_b}/", None, ALL_A_ONLY),
     ("calibration-roc-A", "get", "/api/calibrations/{calibration_a}/roc/", None, ALL),
     ("calibration-roc-B", "get", "/api/calibrations/{calibration_b}/roc/", None, ALL_A_ONLY),
-    ("calibration-latest", "get", "/api/calibrations/latest/", None, ALL_A_ONLY),
+    # the newest calibration is B's: A's users get its operating points only (test below)
+    ("calibration-latest", "get", "/api/calibrations/latest/", None, ALL),
     (
         "calibration-cancel-done",
         "post",
@@ -255,3 +256,16 @@ def test_a_user_without_a_role_sees_no_detection(world, detection, api):
         f"/api/studies/{world.study_a.pk}/result/",
     ):
         assert client.get(url).status_code == 403, url
+
+
+def test_latest_calibration_of_another_cohort_gives_its_operating_points_only(world, detection, api):
+    """The viewer's operating-point control needs the model's newest calibration (B's) for a
+    cohort-A reader too; B's cohort and per-study scores stay hidden, and nothing is audited as a
+    look at B's calibration."""
+    body = api(world.radiologist).get("/api/calibrations/latest/").json()
+    assert body["id"] == detection.calibration_b.pk
+    assert body["operating_points"] == detection.calibration_b.operating_points
+    assert "per_study" not in body and "cohort" not in body and "roc_plot_url" not in body
+    assert not AuditEvent.objects.filter(action="calibration.viewed").exists()
+    full = api(world.admin).get("/api/calibrations/latest/").json()
+    assert "per_study" in full and full["cohort"] == world.cohort_b.pk

@@ -180,6 +180,27 @@ class CalibrationSummarySerializer(_JobSerializer):
         return reverse("calibration-roc", kwargs={"pk": calibration.pk})
 
 
+class CalibrationOperatingPointsSerializer(serializers.ModelSerializer):
+    """What every reader of a model version's scores needs from its newest calibration: the ROC
+    and the operating points. Not the cohort, its counts' plot or its per-study scores (those
+    name the calibration cohort's patients)."""
+
+    model_version_name = serializers.CharField(source="model_version.name", read_only=True)
+
+    class Meta:
+        model = Calibration
+        fields = [
+            "id",
+            "model_version",
+            "model_version_name",
+            "finished_at",
+            "auc",
+            "operating_points",
+            "roc",
+        ]
+        read_only_fields = fields
+
+
 class CalibrationSerializer(CalibrationSummarySerializer):
     class Meta(CalibrationSummarySerializer.Meta):
         fields = [*CalibrationSummarySerializer.Meta.fields, "roc", "per_study"]

@@ -36,6 +36,7 @@ from webapp.detection.selectors import (
 )
 from webapp.detection.serializers import (
     CalibrateRequestSerializer,
+    CalibrationOperatingPointsSerializer,
     CalibrationSerializer,
     CalibrationSummarySerializer,
     DetectionJobSerializer,
@@ -439,7 +440,11 @@ class CalibrationViewSet(_JobViewSet):
         ],
         responses={200: CalibrationSerializer},
         tags=["calibration"],
-        description="The newest finished calibration of a model version (the active one by default).",
+        description=(
+            "The newest finished calibration of a model version (the active one by default). On a "
+            "cohort the user does not see: only its ROC and operating points (no cohort, no "
+            "per-study scores)."
+        ),
     )
     @action(detail=False, methods=["get"])
     def latest(self, request: Request) -> Response:
@@ -450,8 +455,12 @@ class CalibrationViewSet(_JobViewSet):
             else active_model_version()
         )
         calibration = latest_calibration(version)
-        if calibration is None or not self.get_queryset().filter(pk=calibration.pk).exists():
-            raise NotFound("no finished calibration of this model version that you can see")
+        if calibration is None:
+            raise NotFound("no finished calibration of this model version")
+        if not self.get_queryset().filter(pk=calibration.pk).exists():
+            # Another cohort's calibration: its operating points are what every reader's calls
+            # use (worklists, the viewer), its per-study scores are not for this user.
+            return Response(CalibrationOperatingPointsSerializer(calibration).data)
         calibration = services.view_calibration(request.user, calibration)
         return Response(CalibrationSerializer(calibration).data)
 
