@@ -87,7 +87,9 @@ def _send(jobs: list[Job]) -> None:
             )
 
 
-def _enqueue_on_commit(jobs: Iterable[Job]) -> None:
+def enqueue_on_commit(jobs: Iterable[Job]) -> None:
+    """Send the jobs to the broker once the transaction that created (or reset) them commits,
+    so a worker never picks up a row it cannot see yet."""
     jobs = list(jobs)
     if jobs:
         transaction.on_commit(lambda: _send(jobs))
@@ -334,7 +336,7 @@ def launch_training(
             version,
             details={"cohort": cohort.pk, "studies": n_studies, "epochs": epochs, "settings": overrides},
         )
-        _enqueue_on_commit([job])
+        enqueue_on_commit([job])
     return job
 
 
@@ -412,7 +414,7 @@ def launch_detection(
                 "job_ids": [j.pk for j in created][:1000],
             },
         )
-        _enqueue_on_commit(created)
+        enqueue_on_commit(created)
     return LaunchResult(version, created, existing)
 
 
@@ -630,7 +632,7 @@ def launch_calibration(
                 "abnormal": abnormals,
             },
         )
-        _enqueue_on_commit([calibration])
+        enqueue_on_commit([calibration])
     return calibration
 
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from webapp.accounts.services import audit
 from webapp.detection.models import Calibration, DetectionJob, Job, JobStatus, TrainingJob
-from webapp.detection.services import _enqueue_on_commit, after_job_ended
+from webapp.detection.services import after_job_ended, enqueue_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _sweep_one(model: type[Job], pk: int, before: datetime, lost_worker: str, re
                 task_id=str(uuid.uuid4()),  # a fresh message; the lost one may never come back
                 heartbeat_at=None,
             )
-            _enqueue_on_commit([job])
+            enqueue_on_commit([job])
             action, bucket = "requeued", report.requeued
         if job.is_terminal:
             after_job_ended(job)
