@@ -25,7 +25,7 @@ import {
   synchronizers,
 } from '@cornerstonejs/tools';
 import { voiRange, windowLevel } from '../state/presets.js';
-import { createOverlayLayer } from './overlayLayer.js';
+import { createOverlayLayer, worldToIndex } from './overlayLayer.js';
 import { mark } from '../timings.js';
 
 const ENGINE_ID = 'fusionscreen';
@@ -271,14 +271,11 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
       if (!overlayMap) {
         return { value: null };
       }
-      const { origin, spacing, direction, dimensions, values } = overlayMap;
-      const ijk = [0, 1, 2].map((a) =>
-        Math.round([0, 1, 2].reduce((sum, c) => sum + direction[3 * a + c] * (lps[c] - origin[c]), 0) / spacing[a]),
-      );
-      const [ni, nj, nk] = dimensions;
+      const ijk = worldToIndex(overlayMap, lps).map(Math.round);
+      const [ni, nj, nk] = overlayMap.dimensions;
       const [i, j, k] = ijk;
       const inside = i >= 0 && j >= 0 && k >= 0 && i < ni && j < nj && k < nk;
-      return { value: inside ? values[i + j * ni + k * ni * nj] : null, ijk };
+      return { value: inside ? overlayMap.values[i + j * ni + k * ni * nj] : null, ijk };
     },
     /**
      * colormap name, opacity 0..1 (the share of the overlay's colour on screen), lower

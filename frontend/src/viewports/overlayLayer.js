@@ -50,16 +50,23 @@ export function colormapLut(name, size = LUT_SIZE) {
 }
 
 /**
+ * The map's fractional voxel index (i, j, k) of patient point `lps` (LPS mm); `map.direction`
+ * holds the x, y, z index axes in LPS (orthonormal).
+ */
+export function worldToIndex(map, lps) {
+  const { origin, direction, spacing } = map;
+  return [0, 1, 2].map(
+    (a) => [0, 1, 2].reduce((sum, c) => sum + direction[3 * a + c] * (lps[c] - origin[c]), 0) / spacing[a],
+  );
+}
+
+/**
  * Index-space sampling plan of a view: the map index (i, j, k; fractional) at the centre of
  * sample (0, 0) and its steps along the sample rows and columns, for a view whose CSS pixel
- * (x, y) shows patient point canvasToWorld([x, y]). `map.direction` holds the x, y, z index
- * axes in LPS (orthonormal).
+ * (x, y) shows patient point canvasToWorld([x, y]). See worldToIndex.
  */
 export function samplingPlan(map, canvasToWorld, width, height, step) {
-  const origin = map.origin;
-  const axes = [0, 1, 2].map((a) => map.direction.slice(3 * a, 3 * a + 3));
-  const toIndex = (lps) =>
-    axes.map((axis, a) => axis.reduce((sum, d, c) => sum + d * (lps[c] - origin[c]), 0) / map.spacing[a]);
+  const toIndex = (lps) => worldToIndex(map, lps);
   const half = step / 2;
   const p0 = toIndex(canvasToWorld([half, half]));
   const px = toIndex(canvasToWorld([half + step, half]));
@@ -83,6 +90,12 @@ export function sampleMap(map, plan) {
   const { columns, rows, start, alongRow, alongColumn } = plan;
   const out = new Float32Array(columns * rows);
   const sliceSize = nx * ny;
+  // The lower corner of the 2 x 2 x 2 neighbourhood stops one voxel short of the far edge; along
+  // an axis of one voxel the neighbour is the voxel itself.
+  const [lastI, lastJ, lastK] = [nx, ny, nz].map((size) => Math.max(size - 2, 0));
+  const di = nx > 1 ? 1 : 0;
+  const dj = ny > 1 ? nx : 0;
+  const dk = nz > 1 ? sliceSize : 0;
   let n = 0;
   for (let r = 0; r < rows; r += 1) {
     let i = start[0] + r * alongColumn[0];
@@ -96,15 +109,12 @@ export function sampleMap(map, plan) {
         const ci = Math.min(Math.max(i, 0), nx - 1);
         const cj = Math.min(Math.max(j, 0), ny - 1);
         const ck = Math.min(Math.max(k, 0), nz - 1);
-        const i0 = Math.min(Math.floor(ci), nx - 2 < 0 ? 0 : nx - 2);
-        const j0 = Math.min(Math.floor(cj), ny - 2 < 0 ? 0 : ny - 2);
-        const k0 = Math.min(Math.floor(ck), nz - 2 < 0 ? 0 : nz - 2);
-        const fi = nx > 1 ? ci - i0 : 0;
-        const fj = ny > 1 ? cj - j0 : 0;
-        const fk = nz > 1 ? ck - k0 : 0;
-        const di = nx > 1 ? 1 : 0;
-        const dj = ny > 1 ? nx : 0;
-        const dk = nz > 1 ? sliceSize : 0;
+        const i0 = Math.min(Math.floor(ci), lastI);
+        const j0 = Math.min(Math.floor(cj), lastJ);
+        const k0 = Math.min(Math.floor(ck), lastK);
+        const fi = ci - i0;
+        const fj = cj - j0;
+        const fk = ck - k0;
         const base = i0 + j0 * nx + k0 * sliceSize;
         const c00 = values[base] + fi * (values[base + di] - values[base]);
         const c10 = values[base + dj] + fi * (values[base + dj + di] - values[base + dj]);
