@@ -50,7 +50,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     model.meta["training"]["cohort"] = str(Path(a.normals).resolve())
     out = model.save(a.out)
     print(
-        f"model written to {out} ({time.time() - t:.0f} s, {model.settings.local_epochs} epochs, device {model.device})"
+        f"model written to {out} ({time.time() - t:.0f} s, {model.meta['training']['epochs']} local epochs, device {model.device})"
     )
     return 0
 
