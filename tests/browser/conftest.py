@@ -69,7 +69,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def phantom_small(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Two 'small' phantom CT series (about 192 x 192 x 120): one normal, one with a lesion."""
-    from detector.phantom import generate_cohort
+    from detector.lab.phantom import generate_cohort
 
     root = tmp_path_factory.mktemp("viewer-phantoms")
     generate_cohort(root, 1, 1, 4242, "small", progress=False)
@@ -79,7 +79,7 @@ def phantom_small(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @pytest.fixture(scope="session")
 def phantom_full(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One full-size phantom CT series (512 x 512 x about 300 slices) for the speed benchmark."""
-    from detector.phantom import generate_cohort
+    from detector.lab.phantom import generate_cohort
 
     root = tmp_path_factory.mktemp("viewer-phantom-full")
     generate_cohort(root, 1, 0, 4343, "full", progress=False)

@@ -26,7 +26,7 @@ OVERLAY_READY = "() => window.fusionscreenViewer.overlay.get().status === 'ready
 @pytest.fixture(scope="module")
 def lesion_phantom(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, float]:
     """One small phantom with a lesion: (series folder, lesion centre LPS mm, diameter mm)."""
-    from detector.phantom import generate_cohort
+    from detector.lab.phantom import generate_cohort
 
     root = tmp_path_factory.mktemp("overlay-phantom")
     labels = generate_cohort(root, 0, 1, 5151, "small", progress=False)

@@ -10,8 +10,8 @@ from detector.cli import main
 from detector.cohort import discover
 from detector.global_branch import back_project, lung_mips
 from detector.io import read_series, write_nifti
+from detector.lab.phantom import generate_cohort, make_phantom
 from detector.model import FusionModel
-from detector.phantom import generate_cohort, make_phantom
 from detector.pipeline import prepare_for_model
 from detector.preprocess import to_ct_grid
 from detector.score import score_volume

@@ -58,7 +58,7 @@ def test_standardized_rule_adds_the_local_anomaly():
 
 
 def test_fusion_weight_is_chosen_by_tuning_auc_with_ties_to_the_paper():
-    from detector.tune import choose_fusion_weight
+    from detector.lab.tune import choose_fusion_weight
 
     y = np.array([0, 0, 0, 1, 1, 1])
     g = np.array([0.0, 1.0, 3.0, 0.5, 1.5, 2.5])  # global alone misranks

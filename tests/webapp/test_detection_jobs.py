@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
-from detector.evaluate import sens_spec
 from detector.io import NotCTError, read_volume
+from detector.lab.evaluate import sens_spec
 from detector.model import FusionModel
 from detector.score import score_volume
 from tests.webapp.conftest import tiny_settings_overrides, zip_folder

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from detector.evaluate import SCORES, StudyOutcome, operating_points, plot_roc, sens_spec
+from detector.lab.evaluate import SCORES, StudyOutcome, operating_points, plot_roc, sens_spec
 
 # "high sensitivity" keeps sensitivity >= this, "high specificity" keeps specificity >= this.
 TARGET = 0.95

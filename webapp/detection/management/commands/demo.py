@@ -147,7 +147,7 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def _phantoms(self, out: Path, purpose: str, size: str) -> Path:
-        from detector.phantom import generate_cohort
+        from detector.lab.phantom import generate_cohort
 
         name, seed, normals, abnormals = PHANTOMS[purpose]
         folder = out / f"{name}-{size}"

@@ -10,8 +10,8 @@ import numpy as np
 from scipy import ndimage
 
 from detector.geometry import CTVolume, Geometry
-from detector.phantom.anatomy import Anatomy
-from detector.phantom.grid import Grid
+from detector.lab.phantom.anatomy import Anatomy
+from detector.lab.phantom.grid import Grid
 
 LESION_TYPES = ("solid_nodule", "ground_glass", "consolidation", "cavity", "lidc_nodule")
 SITES = ("subpleural", "central")
@@ -140,7 +140,7 @@ def make_phantom(
     noise_std = float(noise_rng.uniform(25, 45))
     lesion = None
     if lesion_type is not None:
-        from detector.phantom.lesions import make_lesion
+        from detector.lab.phantom.lesions import make_lesion
 
         lesion = make_lesion(anat, lesion_type, lesion_site, _rng(seed, 2, LESION_TYPES.index(lesion_type)))
     t_anat = time.perf_counter()

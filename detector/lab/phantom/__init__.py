@@ -7,8 +7,8 @@ series with a ``labels.csv``. The anatomy is defined in millimetres, so one seed
 same patient on the "tiny" (unit tests), "small" (training) and "full" (512x512) grids.
 """
 
-from detector.phantom.cohort import LABEL_COLUMNS, generate_cohort
-from detector.phantom.phantom import (
+from detector.lab.phantom.cohort import LABEL_COLUMNS, generate_cohort
+from detector.lab.phantom.phantom import (
     LESION_TYPES,
     SITES,
     SIZES,

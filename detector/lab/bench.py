@@ -75,7 +75,7 @@ def run_bench(
     tmp = None
     if study is None:
         from detector.io import write_series
-        from detector.phantom import make_phantom
+        from detector.lab.phantom import make_phantom
 
         tmp = tempfile.TemporaryDirectory()
         ph = make_phantom(seed=4242, size=size, lesion_type="solid_nodule", lesion_site="central")

@@ -13,8 +13,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from tqdm import tqdm
 
 from detector.cohort import CohortEntry
-from detector.figures import lesion_thumbnail, save_montage
 from detector.io import read_volume
+from detector.lab.figures import lesion_thumbnail, save_montage
 from detector.model import FusionModel
 from detector.pipeline import find_peaks
 from detector.score import score_volume

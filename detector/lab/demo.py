@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from detector.cohort import discover
-from detector.evaluate import evaluate
+from detector.lab.evaluate import evaluate
+from detector.lab.phantom import generate_cohort
 from detector.model import FusionModel
-from detector.phantom import generate_cohort
 from detector.settings import ModelSettings
 from detector.train import train
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from detector.phantom.grid import (
+from detector.lab.phantom.grid import (
     Grid,
     composite,
     ellipsoid_occupancy,
@@ -29,7 +29,7 @@ from detector.phantom.grid import (
     tube_distance,
     tube_occupancy,
 )
-from detector.phantom.trees import Segments, grow_tree
+from detector.lab.phantom.trees import Segments, grow_tree
 
 # Coarse grid on which the lungs are evaluated to grow trees and place lesions. It does
 # not depend on the output size, so the same seed gives the same trees on every grid.

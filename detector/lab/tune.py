@@ -11,7 +11,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from detector.cohort import CohortEntry
-from detector.evaluate import score_cohort
+from detector.lab.evaluate import score_cohort
 from detector.model import FusionModel
 
 WEIGHT_GRID = (0.0, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)

@@ -12,7 +12,7 @@ adding patients never changes the existing ones. Abnormal j has lesion type
 ``LESION_TYPES[j % 5]`` and site ``SITES[j % 2]``: ten abnormals cover every type at
 both sites. Truth masks are not written; call :func:`make_phantom` with the seed for them.
 
-Command line: ``python -m detector.phantom OUT --normals 10 --abnormals 10 --size small``.
+Command line: ``python -m detector.lab.phantom OUT --normals 10 --abnormals 10 --size small``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pydicom.uid import generate_uid
 from tqdm import tqdm
 
 from detector.cohort import LABEL_COLUMNS
-from detector.phantom.phantom import LESION_TYPES, SITES, SIZES, make_phantom
+from detector.lab.phantom.phantom import LESION_TYPES, SITES, SIZES, make_phantom
 
 SERIES_FOLDER = "CT"
 

@@ -28,8 +28,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
-from detector.phantom.anatomy import COARSE_GRID, Anatomy
-from detector.phantom.grid import Grid, composite, tube_occupancy
+from detector.lab.phantom.anatomy import COARSE_GRID, Anatomy
+from detector.lab.phantom.grid import Grid, composite, tube_occupancy
 
 TYPE_RANGES_MM = {
     "solid_nodule": (6.0, 25.0),
@@ -341,7 +341,7 @@ def _make_shape(rng, lesion_type, scale: float):
         hu = rng.uniform(20, 50)
         params["wall_mm"] = rng.uniform(3.5, min(6.0, d / 2 - 3.0))  # lumen radius >= 3 mm
     elif lesion_type == "lidc_nodule":
-        from detector.phantom.lidc_shapes import random_shape
+        from detector.lab.phantom.lidc_shapes import random_shape
 
         src = random_shape(rng)
         shape = LidcNoduleShape(rng, src)
