@@ -184,8 +184,10 @@ def _segment(hu: np.ndarray, geometry: Geometry, threshold_hu: float) -> LungMas
     # Patient left is +L in LPS: the part whose centroid has the larger L coordinate.
     cents = [geometry.index_to_lps(np.array(ndi.center_of_mass(p)))[0] for p in parts]
     left, right = (parts[0], parts[1]) if cents[0] > cents[1] else (parts[1], parts[0])
+    left, right = _tidy(left, spacing), _tidy(right, spacing)
+    left, right = fill_costal_bays(left, right, body, spacing)
     # Filling holes puts intrapulmonary bronchi back; the lumen is airway, not lung.
-    return LungMask(_tidy(left, spacing) & ~airways, _tidy(right, spacing) & ~airways, airways)
+    return LungMask(left & ~airways, right & ~airways, airways)
 
 
 def _split_joined_lungs(both: np.ndarray) -> list[np.ndarray]:
@@ -267,3 +269,75 @@ def _tidy(mask: np.ndarray, spacing: float) -> np.ndarray:
     out = np.zeros_like(mask)
     out[sl] = sub
     return out
+
+
+# A costal bay larger than this in one slice is not a lesion pressed against the chest wall
+# (a 50 mm consolidation flattened on the pleura leaves at most about this much outside a
+# threshold mask); mediastinal and diaphragmatic recesses are larger still.
+MAX_BAY_MM2 = 2500.0
+# A lesion given back is at most this big in 3-D (a 50 mm consolidation is 65 ml).
+MAX_BAY_ML = 80.0
+# A bay shallower than this is the outline's own roughness (noise, partial volume at the ribs).
+MIN_BAY_DEPTH_MM = 4.0
+# Share of a bay's open side (its chord) that must lie on the outline of both lungs' hull:
+# costal bays open onto the chest wall, the cardiac notch and the hilum open into the
+# mediastinum, which lies inside that hull.
+COSTAL_CHORD_SHARE = 0.5
+
+
+def fill_costal_bays(
+    left: np.ndarray, right: np.ndarray, body: np.ndarray, spacing: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give back dense tissue that indents a lung from the chest wall (juxtapleural lesions).
+
+    A threshold mask leaves a subpleural nodule or consolidation outside the lung, as a bay in
+    its outline or, where lung wraps round it in a slice, as a hole too big to be a vessel; a
+    rolling ball fills only bays narrower than the ball. Per axial slice, each lung's convex
+    hull minus the lung gives its bays and holes. A bay is a candidate when it is small
+    (``MAX_BAY_MM2``), inside the body, away from the other lung, and opens onto the costal
+    surface: most of its chord lies on the outline of the hull of both lungs (the cardiac
+    notch, the hilum and the recess by the spine open inside that hull). In 3-D, a candidate
+    region is lung when it is at most ``MAX_BAY_ML`` and does not run on into a rejected
+    recess in the next slice: a diaphragm dome seen as a hole above its rejected lower part.
+    """
+    from skimage.morphology import convex_hull_image
+
+    max_px = MAX_BAY_MM2 / spacing**2
+    ring = np.ones((3, 3), bool)
+    out = []
+    for mine3, other3 in ((left, right), (right, left)):
+        cand = np.zeros_like(mine3)
+        rejected = np.zeros_like(mine3)
+        for z in np.flatnonzero(mine3.any(axis=(1, 2))):
+            mine, other = mine3[z], other3[z]
+            if mine.sum() < 20:
+                continue
+            hull = convex_hull_image(mine)
+            recess = hull & ~mine & body[z] & ~other
+            lab, n = ndi.label(recess, structure=ring)
+            if n == 0:
+                continue
+            near_other = ndi.binary_dilation(other, ring, iterations=2)
+            outline = ndi.binary_dilation(~hull, ring) & hull
+            depth = ndi.distance_transform_edt(hull) * spacing
+            costal = ndi.binary_dilation(~convex_hull_image(mine | other), ring)
+            for i, sl in enumerate(ndi.find_objects(lab), start=1):
+                region = lab[sl] == i
+                chord = region & outline[sl]
+                ok = not (region & near_other[sl]).any()
+                if chord.any():  # a bay: small, deep enough, and open onto the costal surface
+                    ok &= region.sum() <= max_px and depth[sl][region].max() >= MIN_BAY_DEPTH_MM
+                    ok &= (chord & costal[sl]).sum() >= COSTAL_CHORD_SHARE * chord.sum()
+                if ok:
+                    cand[z][sl] |= region
+                elif not chord.any() or region.sum() > max_px:  # a recess, not roughness
+                    rejected[z][sl] |= region
+        lab, n = ndi.label(cand)
+        if n:
+            keep = _sizes(lab, n) * spacing**3 <= MAX_BAY_ML * 1000.0
+            runs_on = ndi.binary_dilation(rejected, np.ones((3, 1, 1), bool))  # the next slices
+            keep[np.unique(lab[runs_on & cand]) - 1] = False
+            keep = np.concatenate([[False], keep])
+            mine3 = mine3 | keep[lab]
+        out.append(mine3)
+    return out[0], out[1]

@@ -5,6 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from detector.lab.phantom import make_phantom
+from detector.lab.phantom.cohort import cohort_plan
 from detector.lungmask import segment_lungs
 from detector.preprocess import to_ct_grid, to_working_grid
 
@@ -49,3 +50,29 @@ def test_lesions_against_the_chest_wall_are_inside_the_lung_mask():
     )
     covered = (side & ph.lesion_mask).sum() / ph.lesion_mask.sum()
     assert covered >= 0.8, f"only {covered:.0%} of a juxtapleural nodule is inside the lung mask"
+
+
+def test_every_lesion_type_and_site_is_inside_the_lung_mask():
+    """A cohort of every lesion type at both sites (the tuning cohort's first ten abnormals):
+    >= 95 % of each lesion's voxels inside the lungs, and Dice against the true lungs (lesion
+    included) >= 0.95, on the 2 mm grid the local branch works on."""
+    failures = []
+    for item in cohort_plan(0, 10, 3000):
+        ph = make_phantom(item["seed"], "small", item["lesion_type"], item["lesion_site"])
+        work = to_working_grid(ph.volume, 2.0)
+        lungs = segment_lungs(work.hu, work.geometry)
+        back = {
+            side: to_ct_grid(lungs.side(side), work.geometry, ph.volume.geometry, ph.volume.shape, "nearest")
+            for side in ("left", "right")
+        }
+        covered = ((back["left"] | back["right"]) & ph.lesion_mask).sum() / ph.lesion_mask.sum()
+        truth = {"left": ph.lung_left, "right": ph.lung_right}
+        truth[ph.lesion.side] = truth[ph.lesion.side] | ph.lesion_mask
+        z = slice(0, ph.volume.shape[0] - 1)
+        worst_dice = min(dice(back[s][z], truth[s][z]) for s in ("left", "right"))
+        name = f"{item['lesion_type']} {item['lesion_site']}"
+        if covered < 0.95:
+            failures.append(f"{name}: {covered:.0%} of the lesion inside the mask")
+        if worst_dice < 0.95:
+            failures.append(f"{name}: lung Dice {worst_dice:.3f}")
+    assert not failures, "; ".join(failures)
