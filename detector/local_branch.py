@@ -56,25 +56,9 @@ def scoring_grid(lungs: LungMask, settings: ModelSettings) -> Grid:
     valid = both[np.ix_(*cs)]
     if not settings.local_skip_outside_centres:
         valid = np.ones_like(valid)
-    if settings.local_min_lung_fraction > 0:
-        valid &= cube_lung_fraction(both, cs, settings.local_cube_vox) >= settings.local_min_lung_fraction
     if not valid.any():
         valid = np.ones_like(valid)
     return Grid(tuple(cs), valid)
-
-
-def cube_lung_fraction(mask: np.ndarray, centres, cube: int) -> np.ndarray:
-    """(g, g, g) share of each grid cube's voxels inside ``mask`` (a summed-volume table)."""
-    h = cube // 2
-    table = np.pad(mask.astype(np.int64), ((1, 0), (1, 0), (1, 0))).cumsum(0).cumsum(1).cumsum(2)
-    lo = [np.clip(c - h, 0, n) for c, n in zip(centres, mask.shape)]
-    hi = [np.clip(c + h, 0, n) for c, n in zip(centres, mask.shape)]
-    total = np.zeros([len(c) for c in centres], np.int64)
-    for corner in range(8):  # inclusion-exclusion: each "lo" corner flips the sign
-        use_hi = [(corner >> a) & 1 for a in range(3)]
-        idx = [hi[a] if use_hi[a] else lo[a] for a in range(3)]
-        total += (-1) ** (3 - sum(use_hi)) * table[np.ix_(*idx)]
-    return total / float(cube**3)
 
 
 def _resize_views(views: torch.Tensor, px: int) -> torch.Tensor:
@@ -165,9 +149,6 @@ class LocalModel:
         )
         self.banks: list[torch.Tensor] = []  # per view (M, D), L2-normalised
         self.weights: list[float] = []  # per view: 1 / mean norm of raw bank outputs
-        self.bank_index: torch.Tensor | None = None  # (M, 3) grid index of each bank cube (position mode)
-        self.bank_owner: torch.Tensor | None = None  # (M,) which normal each bank cube came from
-        self.spread: tuple[torch.Tensor, torch.Tensor] | None = None  # per-location mean, sd (g,g,g)
         self.history: list[dict] = []
 
     # ---------------- training ----------------
@@ -177,8 +158,6 @@ class LocalModel:
         ``patients``: (padded local input, (n, 3) candidate centres inside the lungs) each.
         """
         s = self.settings
-        if self.pixel_features:
-            return  # nothing to learn: the bank holds the pixels themselves
         rng = np.random.default_rng(s.seed)
         opt = torch.optim.Adam(self.encoders.parameters(), lr=s.local_lr, weight_decay=s.local_weight_decay)
         self.encoders.train()
@@ -217,19 +196,10 @@ class LocalModel:
             )
         return torch.cat(out)
 
-    @property
-    def pixel_features(self) -> bool:
-        if self.settings.local_features not in {"encoder", "pixels"}:
-            raise ValueError(f"unknown local_features {self.settings.local_features!r}")
-        return self.settings.local_features == "pixels"
-
     # ---------------- bank ----------------
     @torch.inference_mode()
     def embed(self, views: torch.Tensor, batch: int = 512) -> list[torch.Tensor]:
-        """Raw head outputs per view: list of (B, D). With pixel features: one (B, 3*P*P) entry,
-        the three projections side by side, so a cube is matched as a whole."""
-        if self.pixel_features:
-            return [views.reshape(views.shape[0], -1).float().to(self.device)]
+        """Raw head outputs per view: list of (B, D)."""
         outs = [[] for _ in VIEW_NAMES]
         for s in range(0, views.shape[0], batch):
             chunk = views[s : s + batch].to(self.device)
@@ -238,21 +208,9 @@ class LocalModel:
                     outs[v].append(enc(chunk[:, v : v + 1]).float())
         return [torch.cat(o) for o in outs]
 
-    def build_bank(self, patients, progress=None, grids: list[Grid] | None = None) -> None:
-        """The normal bank, in the mode the settings name.
-
-        "random" (paper): ``local_bank_passes`` passes, one random cube per patient per pass.
-        "position": every scoring-grid cube of every normal (``grids``), with its grid index, and
-        with ``local_standardize`` the leave-one-patient-out spread at each grid location.
-        """
+    def build_bank(self, patients, progress=None) -> None:
+        """The paper's normal bank: ``local_bank_passes`` passes, one random cube per patient each."""
         s = self.settings
-        if s.local_bank_mode == "position":
-            if grids is None:
-                raise ValueError("a position bank needs each normal's scoring grid")
-            self._build_position_bank(patients, grids, progress)
-            return
-        if s.local_bank_mode != "random":
-            raise ValueError(f"unknown local_bank_mode {s.local_bank_mode!r}")
         rng = np.random.default_rng(s.seed + 1)
         views = []
         for p in range(s.local_bank_passes):
@@ -261,95 +219,17 @@ class LocalModel:
                 views.append(cube_views(padded, torch.as_tensor(c[None], device=padded.device), s))
             if progress:
                 progress(p + 1)
-        self._set_bank(self.embed(torch.cat(views)), None, None)
-
-    def _build_position_bank(self, patients, grids: list[Grid], progress=None) -> None:
-        raws, index, owner = [], [], []
-        for n, ((padded, _), grid) in enumerate(zip(patients, grids)):
-            volume = padded.float() / 255.0 if padded.dtype == torch.uint8 else padded
-            raws.append(self.embed(grid_views(volume, grid, self.settings)))
-            index.append(torch.as_tensor(grid.index))
-            owner.append(torch.full((len(grid.index),), n))
-            if progress:
-                progress(n + 1)
-        raw = [torch.cat([r[v] for r in raws]) for v in range(len(raws[0]))]
-        self._set_bank(raw, torch.cat(index).to(self.device), torch.cat(owner).to(self.device))
-        if self.settings.local_standardize:
-            self.spread = self._normal_spread(len(patients))
-
-    def _set_bank(self, raw: list[torch.Tensor], index, owner) -> None:
-        self.bank_index, self.bank_owner = index, owner
-        if self.pixel_features:
-            self.banks, self._bank_norms, self.weights = raw, [torch.ones(len(r)) for r in raw], [1.0]
-            return
+        raw = self.embed(torch.cat(views))
         self.banks = [F.normalize(r, dim=1) for r in raw]
-        self._bank_norms = [r.norm(dim=1) for r in raw]  # raw outputs = norm x bank row (for the spread)
-        self.weights = [float(1.0 / n.mean()) for n in self._bank_norms]
-
-    def _normal_spread(self, n_patients: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per grid location: mean and spread of the normals' leave-one-out normality.
-
-        Where normal anatomy varies a lot (the hilum) the spread is wide, so a standardised
-        value asks "unusual for this place?" rather than "unlike anything?".
-        """
-        g = self.settings.local_grid
-        loo = torch.full((n_patients, g, g, g), float("nan"), device=self.device)
-        for p in range(n_patients):
-            mine = self.bank_owner == p
-            raw = [b[mine] * n[mine, None].to(b) for b, n in zip(self.banks, self._bank_norms)]
-            vals = self._raw_normality(raw, self.bank_index[mine], exclude_owner=p)
-            i, j, k = self.bank_index[mine].T
-            loo[p, i, j, k] = vals
-        mu = torch.nanmean(loo, dim=0)
-        sd = torch.sqrt(torch.nanmean((loo - mu) ** 2, dim=0))
-        typical = torch.nanmean(sd)
-        mu = torch.nan_to_num(mu, nan=float(torch.nanmean(mu)))
-        floor = self.settings.local_sd_floor * float(typical) + 1e-6
-        sd = torch.nan_to_num(sd, nan=float(typical)).clamp(min=floor)
-        return mu, sd
-
-    def _raw_normality(
-        self, raw: list[torch.Tensor], index: torch.Tensor | None, exclude_owner: int | None = None
-    ) -> torch.Tensor:
-        """Mean over views of weight x max <raw, bank> over the allowed bank rows (high = normal)."""
-        allowed = None
-        if self.bank_index is not None and index is not None:
-            r = self.settings.local_position_radius
-            allowed = (index[:, None, :] - self.bank_index[None, :, :]).abs().amax(dim=-1) <= r
-            if exclude_owner is not None:
-                allowed &= self.bank_owner[None, :] != exclude_owner
-        per_view = []
-        for x, bank, w in zip(raw, self.banks, self.weights):
-            if self.pixel_features:  # minus the distance to the nearest allowed bank cube
-                dist = torch.cdist(x, bank)
-                if allowed is not None:
-                    dist = dist.masked_fill(~allowed, float("inf"))
-                per_view.append(-dist.amin(dim=1))
-                continue
-            sim = x @ bank.T
-            if allowed is not None:
-                sim = sim.masked_fill(~allowed, float("-inf"))
-            per_view.append(w * sim.amax(dim=1))
-        return torch.stack(per_view).mean(dim=0)
+        self.weights = [float(1.0 / r.norm(dim=1).mean()) for r in raw]
 
     # ---------------- scoring ----------------
-    def patch_normality(self, views: torch.Tensor, index: np.ndarray | None = None) -> torch.Tensor:
-        """(B,) normality of each cube (high = normal).
-
-        Paper: mean over views of weight x max <raw, bank>. With a position bank, ``index``
-        ((B, 3) grid coordinates) restricts each cube to the normals' cubes nearby; with
-        ``local_standardize`` the value is a z-score against the normals at that location.
-        """
-        positional = self.bank_index is not None
-        if positional and index is None:
-            raise ValueError("a position bank scores grid cubes: pass their grid index")
-        idx = torch.as_tensor(index, device=self.device) if positional else None
-        vals = self._raw_normality(self.embed(views), idx)
-        if self.spread is not None:
-            mu, sd = self.spread
-            i, j, k = idx.T
-            vals = (vals - mu[i, j, k]) / sd[i, j, k]
-        return vals
+    def patch_normality(self, views: torch.Tensor) -> torch.Tensor:
+        """(B,) normality of each cube (high = normal): mean over views of weight x max <raw, bank>."""
+        per_view = [
+            w * (x @ bank.T).amax(dim=1) for x, bank, w in zip(self.embed(views), self.banks, self.weights)
+        ]
+        return torch.stack(per_view).mean(dim=0)
 
     def state(self) -> dict:
         return {
@@ -357,9 +237,6 @@ class LocalModel:
             "banks": [b.cpu() for b in self.banks],
             "weights": self.weights,
             "history": self.history,
-            "bank_index": None if self.bank_index is None else self.bank_index.cpu(),
-            "bank_owner": None if self.bank_owner is None else self.bank_owner.cpu(),
-            "spread": None if self.spread is None else tuple(x.cpu() for x in self.spread),
         }
 
     def load_state(self, state: dict) -> None:
@@ -368,16 +245,8 @@ class LocalModel:
         self.banks = [b.to(self.device) for b in state["banks"]]
         self.weights = list(state["weights"])
         self.history = list(state.get("history", []))
-        self.bank_index, self.bank_owner = (
-            _to(state.get("bank_index"), self.device),
-            _to(state.get("bank_owner"), self.device),
-        )
-        spread = state.get("spread")
-        self.spread = None if spread is None else tuple(x.to(self.device) for x in spread)
-
-
-def _to(x: torch.Tensor | None, device) -> torch.Tensor | None:
-    return None if x is None else x.to(device)
+        # Models saved before December 2026 also carry "bank_index", "bank_owner" and "spread"
+        # (the removed position bank); with the paper's random bank they are None: ignored.
 
 
 def _rotations(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -149,7 +149,7 @@ def score_prepared(model, prep: Prepared, timer: Timer | None = None) -> StudyRe
         padded = local_input(prep.branch_hu, prep.core, s, dev)
         grid = scoring_grid(lungs, s)
         cube_views = grid_views(padded, grid, s)
-        normality = model.local_model.patch_normality(cube_views, grid.index).cpu().numpy()
+        normality = model.local_model.patch_normality(cube_views).cpu().numpy()
         l_norm = float(np.percentile(normality, s.local_percentile))
         local_norm_map = paint_cubes(normality, grid, hu.shape, s.local_cube_vox)
     with timer.stage("fusion"):

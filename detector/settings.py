@@ -39,7 +39,7 @@ class ModelSettings:
     # normals at that location; the view score is then the map's maximum (no re-weighting).
     global_standardize: bool = True
     # the standardised spread at a location is at least this share of the mean spread (a few
-    # dozen normals can agree by chance at a location; see local_sd_floor)
+    # dozen normals can agree by chance at a location)
     global_sd_floor: float = 0.25
     global_view_combine: str = "max"  # open choice: how 6 view scores make G (not published)
     global_extractor: str = "efficientnet_lite0_imagenet"  # or "local_file:<path>"
@@ -58,33 +58,13 @@ class ModelSettings:
     local_warmup_epochs: int = 10  # paper
     local_epochs: int = 60  # paper trained 1000 on GPUs; CPU default is far shorter (see docs)
     local_bank_passes: int = 30  # paper: 30 passes, one random cube per patient per pass
-    # deviation: "position" banks every grid cube of every normal with its grid index, and a
-    # cube is matched only against the normals' cubes within ``local_position_radius`` grid
-    # steps (the same region of the lungs); "random" is the paper's bank of random cubes. With
-    # tens of normals instead of hundreds, 30 random cubes per patient cannot cover the anatomy.
-    local_bank_mode: str = "random"
-    local_position_radius: int = 1
-    # deviation: each grid location's normality is standardised by the leave-one-out mean and
-    # spread of the normals there (as ``global_standardize``); patch values become z-scores.
-    local_standardize: bool = False
-    # deviation: "pixels" compares the three projections' pixels themselves (no encoder, no
-    # training; normality = minus the L2 distance to the nearest allowed bank cube) instead of
-    # the paper's contrastive ResNet-18 features ("encoder"). Made for the position bank with
-    # mean projections of small cubes, where a CPU cannot train the encoders (docs/results.md).
-    local_features: str = "encoder"
-    # cubes with less of their volume inside the lungs than this are not scored: a sliver of
-    # lung at the bounding box's edge is mostly mask shape, which varies between normals.
-    local_min_lung_fraction: float = 0.0
-    # the standardised spread at a location is at least this share of the typical spread: a
-    # location where 20-odd normals happened to agree must not turn small differences into alarms.
-    local_sd_floor: float = 0.25
     local_percentile: float = 7.0  # paper: 7th percentile of patch normality (tuned on their folds)
 
     # --- fusion (METHOD.md §3) ---
     fusion_weight: float = 0.7  # paper: S = G + 0.7 / L (tuned on the authors' folds)
-    # "published": S = G + w / L_normality. "standardized": S = G + w * L_anomaly, for when both
-    # branches give z-scores (global_standardize and local_standardize); the reciprocal of a
-    # z-score is meaningless (it changes sign at 0).
+    # "published": S = G + w / L_normality. "standardized": S = G + w * L_anomaly, for a local
+    # realisation whose normality is a z-score (the global branch's always is); the reciprocal of
+    # a z-score is meaningless (it changes sign at 0).
     fusion_rule: str = "published"
     fusion_local_clip_pct: float = 6.0  # paper: local map clipped from below at p6
     fusion_global_clip_pct: float = 94.0  # paper: global map clipped from above at p94

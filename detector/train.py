@@ -12,7 +12,7 @@ from tqdm import tqdm
 from detector.cohort import CohortEntry
 from detector.global_branch import lung_mips
 from detector.io import read_volume
-from detector.local_branch import Grid, local_input, scoring_grid
+from detector.local_branch import local_input
 from detector.model import FusionModel
 from detector.pipeline import Timer, prepare_for_model
 from detector.settings import ModelSettings
@@ -61,7 +61,6 @@ class NormalStudy:
     global_features: dict[str, torch.Tensor]
     local_volume: torch.Tensor  # uint8 padded local input
     centres: np.ndarray  # (n, 3) cube centres inside the lungs, padded-volume indices
-    grid: Grid  # the scoring grid over this study's lungs (for the position bank)
 
 
 def prepare_normal(entry: CohortEntry, model: FusionModel, rng: np.random.Generator) -> NormalStudy:
@@ -77,8 +76,7 @@ def prepare_normal(entry: CohortEntry, model: FusionModel, rng: np.random.Genera
     take = rng.choice(len(lung_idx), size=min(_CANDIDATES_PER_PATIENT, len(lung_idx)), replace=False)
     # After padding by h a cube centred at voxel v starts at padded index v.
     centres = lung_idx[take]
-    grid = scoring_grid(prep.lungs, s)
-    return NormalStudy(entry.patient_id or entry.folder.name, feats, padded_u8, centres, grid)
+    return NormalStudy(entry.patient_id or entry.folder.name, feats, padded_u8, centres)
 
 
 def train(
@@ -115,17 +113,14 @@ def train(
         bank_sizes = model.global_model.fit([n.global_features for n in normals], lambda v: phase.step())
         phase.close()
     patients = [(n.local_volume, n.centres) for n in normals]
-    # pixel features have no encoder to train (settings.local_features)
-    local_epochs = 0 if model.local_model.pixel_features else settings.local_epochs
+    local_epochs = settings.local_epochs
     with timer.stage("local_train"):
         phase = _Phase(2, local_epochs, progress, on_progress)
         model.local_model.train(patients, local_epochs, lambda epoch, loss: phase.step(loss=f"{loss:.3f}"))
         phase.close()
     with timer.stage("local_bank"):
-        positional = settings.local_bank_mode == "position"
-        phase = _Phase(3, len(normals) if positional else settings.local_bank_passes, progress, on_progress)
-        grids = [n.grid for n in normals] if positional else None
-        model.local_model.build_bank(patients, lambda p: phase.step(), grids)
+        phase = _Phase(3, settings.local_bank_passes, progress, on_progress)
+        model.local_model.build_bank(patients, lambda p: phase.step())
         phase.close()
     model.meta = {
         "training": {

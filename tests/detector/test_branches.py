@@ -114,22 +114,6 @@ def _pooled_embed(views: torch.Tensor) -> list[torch.Tensor]:
     return out
 
 
-def _position_model(radius: int):
-    from detector.local_branch import LocalModel
-
-    s = ModelSettings(
-        local_cube_vox=8,
-        local_view_px=8,
-        local_grid=3,
-        local_standardize=True,
-        local_bank_mode="position",
-        local_position_radius=radius,
-    )
-    lm = LocalModel(s)
-    lm.embed = _pooled_embed
-    return lm, s
-
-
 def _textured(rng, n: int = 30) -> torch.Tensor:
     """A volume whose texture differs by region (like anatomy) plus per-patient noise."""
     z = torch.linspace(0, 1, n)[:, None, None]
@@ -137,93 +121,37 @@ def _textured(rng, n: int = 30) -> torch.Tensor:
     return (base + torch.tensor(rng.normal(0, 0.03, (n, n, n)), dtype=torch.float32)).clamp(0, 1)
 
 
-def test_position_bank_flags_the_unusual_cube_as_a_z_score():
-    rng = np.random.default_rng(3)
-    lm, s = _position_model(radius=1)
-    grid = Grid((np.array([6, 14, 22]),) * 3, np.ones((3, 3, 3), bool))
-    normals = [(_textured(rng), None) for _ in range(8)]
-    lm.build_bank(normals, grids=[grid] * 8)
-    assert lm.bank_index.shape == (8 * 27, 3) and lm.spread[0].shape == (3, 3, 3)
-    test = _textured(rng)
-    test[16:20, 16:20, 16:20] = 1.0  # a bright block inside the centre cube only (it covers 14..21)
-    z = lm.patch_normality(grid_views(test, grid, s), grid.index).numpy()
-    centre = int(np.flatnonzero((grid.index == 1).all(axis=1))[0])
-    assert z.argmin() == centre and z[centre] < -5
-    assert np.median(z) > -2  # ordinary cubes stay near the normals' spread
-    # the model file round trip keeps the bank, its positions and the spread
-    other, _ = _position_model(radius=1)
-    other.embed = _pooled_embed
-    other.load_state(lm.state())
-    np.testing.assert_allclose(other.patch_normality(grid_views(test, grid, s), grid.index).numpy(), z)
-
-
-def _striped(rng, top: int, bottom: int, n: int = 30) -> torch.Tensor:
-    """Stripes across axis ``top`` in the top cubes (z < 14) and across ``bottom`` below."""
-    ar = torch.arange(n, dtype=torch.float32)
-    waves = [
-        torch.sin(ar * 1.6)[:, None, None],
-        torch.sin(ar * 1.6)[None, :, None],
-        torch.sin(ar * 1.6)[None, None],
-    ]
-    vol = torch.where(ar[:, None, None] < 14, waves[top], waves[bottom]) * torch.ones(n, n, n)
-    return 0.5 + 0.3 * vol + torch.tensor(rng.normal(0, 0.03, (n, n, n)), dtype=torch.float32)
-
-
-def test_position_bank_compares_each_cube_with_the_same_region_only():
-    rng = np.random.default_rng(4)
-    grid = Grid((np.array([6, 14, 22]),) * 3, np.ones((3, 3, 3), bool))
-    normals = [(_striped(rng, top=2, bottom=1), None) for _ in range(8)]
-    test = _striped(rng, top=1, bottom=1)  # the top looks like the bottom of the normals
-    z = {}
-    for radius in (0, 2):
-        lm, s = _position_model(radius)
-        lm.build_bank(normals, grids=[grid] * 8)
-        z[radius] = lm.patch_normality(grid_views(test, grid, s), grid.index).numpy()
-    top = grid.index[:, 0] == 0
-    # against the same region the top is unusual; against the whole lung it looks ordinary
-    assert z[0][top].max() < -5
-    assert np.median(z[2][top]) > -2 and np.median(z[0][~top]) > -2
-
-
-def test_pixel_features_flag_the_unusual_cube_without_training():
+def test_random_bank_scores_the_unusual_cube_least_normal():
     from detector.local_branch import LocalModel
 
-    rng = np.random.default_rng(5)
-    s = ModelSettings(
-        local_cube_vox=8,
-        local_view_px=8,
-        local_grid=3,
-        local_projection="mean",
-        local_features="pixels",
-        local_standardize=True,
-        local_bank_mode="position",
-        local_sd_floor=1.0,
-    )
+    rng = np.random.default_rng(3)
+    s = ModelSettings(local_cube_vox=8, local_view_px=8, local_grid=3, local_bank_passes=10)
     lm = LocalModel(s)
-    lm.train([], epochs=5)  # nothing to learn: no history, encoders untouched
-    assert lm.history == []
+    lm.embed = _pooled_embed
     grid = Grid((np.array([6, 14, 22]),) * 3, np.ones((3, 3, 3), bool))
-    lm.build_bank([(_textured(rng), None) for _ in range(8)], grids=[grid] * 8)
-    assert lm.banks[0].shape == (8 * 27, 3 * 8 * 8)  # three views' pixels side by side
+    # the paper's bank: one random cube per normal per pass, here from the grid's centres
+    cands = np.stack(np.meshgrid(*grid.centres, indexing="ij"), -1).reshape(-1, 3)
+    lm.build_bank([(_textured(rng), cands) for _ in range(8)])
+    assert lm.banks[0].shape == (8 * 10, 4 * 4) and len(lm.weights) == 3
     test = _textured(rng)
-    test[16:20, 16:20, 16:20] = 1.0  # inside the centre cube only
-    z = lm.patch_normality(grid_views(test, grid, s), grid.index).numpy()
+    test[16:20, 16:20, 16:20] = 1.0  # a bright block inside the centre cube only (it covers 14..21)
+    normality = lm.patch_normality(grid_views(test, grid, s)).numpy()
     centre = int(np.flatnonzero((grid.index == 1).all(axis=1))[0])
-    assert z.argmin() == centre and z[centre] < -5 and np.median(z) > -2
+    assert normality.argmin() == centre
+    # the model file round trip keeps the bank and the view weights
     other = LocalModel(s)
+    other.embed = _pooled_embed
     other.load_state(lm.state())
-    np.testing.assert_allclose(other.patch_normality(grid_views(test, grid, s), grid.index).numpy(), z)
+    np.testing.assert_allclose(other.patch_normality(grid_views(test, grid, s)).numpy(), normality)
 
 
-def test_cubes_with_little_lung_are_not_scored():
-    from detector.lungmask import LungMask
-
+def test_scoring_grid_spans_the_lungs_box_and_skips_centres_outside_the_lungs():
     both = np.zeros((40, 40, 40), bool)
-    both[4:36, 4:20, 4:36] = True  # a slab of "lung": the cubes at y=19 hold only a sliver
+    both[4:36, 4:20, 4:36] = True
+    both[16:24, 9:15, 16:24] = False  # a hole around the middle centre; the box is unchanged
     lungs = LungMask(both, np.zeros_like(both), np.zeros_like(both))
     s = ModelSettings(local_grid=3, local_cube_vox=16)
-    assert scoring_grid(lungs, s).valid.all()
-    grid = scoring_grid(lungs, s.with_overrides({"local_min_lung_fraction": 0.6}))
-    # centres y = 4, 12, 19; the cube at y=19 spans y 11..26 (9 of 16 rows in the slab), the one
-    # at y=4 spans -4..11 (8 of 16): both under 0.6; the middle cube lies wholly in the slab
-    assert grid.valid[1, 1, 1] and not grid.valid[1, 2, 1] and not grid.valid[1, 0, 1]
+    grid = scoring_grid(lungs, s)
+    assert [c.tolist() for c in grid.centres] == [[4, 20, 35], [4, 12, 19], [4, 20, 35]]
+    assert not grid.valid[1, 1, 1] and grid.valid.sum() == 26
+    assert scoring_grid(lungs, s.with_overrides({"local_skip_outside_centres": False})).valid.all()
