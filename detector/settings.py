@@ -28,20 +28,12 @@ class ModelSettings:
     global_keep_aspect: bool = True  # open choice: pad the lung crop to square before resizing
     global_feature_pool: int = 3  # paper: 3x3 average pooling of feature maps
     # open choice (not published; 1-10% usual): a few dozen normals need no reduction, and
-    # the standardisation below assumes the full bank
+    # the standardisation (below) assumes the full bank
     global_coreset_ratio: float = 1.0
-    global_knn_reweight: int = 9  # PatchCore re-weighting neighbours (paper: k=9)
     global_smoothing_sigma_px: float = 4.0  # at 224 px (paper); scaled with image size
-    # open choice: a location matches only bank features from within this many feature cells of
-    # the same place in the normalised lung crop (0 = anywhere, as plain PatchCore). See docs.
-    global_position_radius: int = 0
-    # open choice: standardise each location's distance by the leave-one-out spread of the
-    # normals at that location; the view score is then the map's maximum (no re-weighting).
-    global_standardize: bool = True
-    # the standardised spread at a location is at least this share of the mean spread (a few
-    # dozen normals can agree by chance at a location)
-    global_sd_floor: float = 0.25
-    global_view_combine: str = "max"  # open choice: how 6 view scores make G (not published)
+    # Always on (not options): each location's distance is standardised by the normals'
+    # leave-one-out spread (floor: global_branch.SD_FLOOR) and the six view scores combine by
+    # their maximum; docs/method.md says why.
     global_extractor: str = "efficientnet_lite0_imagenet"  # or "local_file:<path>"
 
     # --- local branch (METHOD.md §2) ---
