@@ -75,7 +75,11 @@ class FusionModel:
         meta = blob["meta"]
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{path}: model format {meta.get('format_version')} is not supported")
-        settings = ModelSettings.from_dict(meta["settings"])
+        try:
+            settings = ModelSettings.from_dict(meta.get("settings"))
+        except ValueError as e:
+            # name the file: a site may hold many model versions
+            raise ValueError(f"{path}: model settings: {e}") from None
         model = cls.new(settings, device)
         model.global_model.load_state(blob["global"])
         model.local_model.load_state(blob["local"])

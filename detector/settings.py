@@ -6,8 +6,64 @@ exact choices that produced it. Choices the paper leaves open are marked "open c
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+# The allowed values of every string "mode" setting (global_extractor is checked on its own:
+# the ImageNet network or "local_file:<path>").
+CHOICES: dict[str, tuple[str, ...]] = {
+    "local_projection": ("max", "mean"),
+    "fusion_rule": ("published", "standardized"),
+}
+DEFAULT_EXTRACTOR = "efficientnet_lite0_imagenet"
+LOCAL_FILE_PREFIX = "local_file:"
+_POSITIVE = (
+    "working_spacing_mm",
+    "global_image_px",
+    "global_feature_pool",
+    "local_grid",
+    "local_cube_vox",
+    "local_view_px",
+    "local_feature_dim",
+    "local_temperature",
+    "local_lr",
+    "local_bank_passes",
+    "peak_count",
+)
+_NON_NEGATIVE = (
+    "denoise_sigma_mm",
+    "mask_rim_mm",
+    "global_smoothing_sigma_px",
+    "local_weight_decay",
+    "local_warmup_epochs",
+    "local_epochs",
+    "fusion_weight",
+    "display_sigma_mm",
+    "peak_min_separation_mm",
+    "seed",
+)
+_PERCENTILES = ("local_percentile", "fusion_local_clip_pct", "fusion_global_clip_pct", "fusion_band_pct")
+
+# Settings removed in December 2026 (docs/results.md, "Removed options"), each with the value
+# that meant the behaviour the code kept (_ANY: it only mattered together with a removed value).
+# A model saved before then with these values still loads; any other value is refused, because
+# the code that honoured it is gone.
+_ANY = object()
+_REMOVED: dict[str, Any] = {
+    "local_features": "encoder",
+    "local_bank_mode": "random",
+    "local_position_radius": _ANY,
+    "local_standardize": False,
+    "local_min_lung_fraction": 0.0,
+    "local_sd_floor": _ANY,
+    "global_position_radius": 0,
+    "global_view_combine": "max",
+    "global_standardize": True,
+    "global_sd_floor": 0.25,
+    "global_knn_reweight": _ANY,
+}
 
 
 @dataclass(frozen=True)
@@ -73,20 +129,78 @@ class ModelSettings:
     # --- randomness ---
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Check every value; each problem is a ValueError naming the setting.
+
+        Ints are accepted for float settings and lists for tuples (JSON has neither floats
+        without a point nor tuples) and stored as the field's type, so JSON round trips are exact.
+        """
+        for f in fields(self):
+            object.__setattr__(self, f.name, _typed(f.name, getattr(self, f.name), f.default))
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(
+                    f"{name}: {value!r} is not allowed; allowed: {', '.join(repr(a) for a in allowed)}"
+                )
+        ext = self.global_extractor
+        if ext != DEFAULT_EXTRACTOR and not (ext.startswith(LOCAL_FILE_PREFIX) and ext != LOCAL_FILE_PREFIX):
+            raise ValueError(
+                f"global_extractor: {ext!r} is not allowed; allowed: {DEFAULT_EXTRACTOR!r} or "
+                f"'{LOCAL_FILE_PREFIX}<path>'"
+            )
+        for name in _POSITIVE:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: {getattr(self, name)!r} must be positive")
+        for name in _NON_NEGATIVE:
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}: {getattr(self, name)!r} must not be negative")
+        for name in _PERCENTILES:
+            value = getattr(self, name)
+            if not all(0.0 <= v <= 100.0 for v in (value if isinstance(value, tuple) else (value,))):
+                raise ValueError(f"{name}: {value!r} must be a percentile in [0, 100]")
+        if not 0.0 < self.global_coreset_ratio <= 1.0:
+            raise ValueError(f"global_coreset_ratio: {self.global_coreset_ratio!r} must be in (0, 1]")
+        if not self.window_hu[0] < self.window_hu[1]:
+            raise ValueError(f"window_hu: {self.window_hu!r} must be (low, high) with low < high")
+        if not self.fusion_band_pct[0] <= self.fusion_band_pct[1]:
+            raise ValueError(
+                f"fusion_band_pct: {self.fusion_band_pct!r} must be (low, high) with low <= high"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSettings:
-        known = {f.name: f for f in fields(cls)}
-        kwargs = {}
-        for k, v in d.items():
-            if k in known:
-                kwargs[k] = tuple(v) if isinstance(v, list) else v
-        return cls(**kwargs)
+        """Settings from a dict of every (or some) setting; unknown keys are refused, not dropped."""
+        if not isinstance(d, dict):
+            raise ValueError(f"model settings must be a mapping of name to value, got {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = [k for k in d if k not in known and k not in _REMOVED]
+        if unknown:
+            raise ValueError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
+        for k, kept in _REMOVED.items():
+            if k in d and kept is not _ANY and d[k] != kept:
+                raise ValueError(
+                    f"{k}: {d[k]!r} was removed in December 2026 (docs/results.md, 'Removed options'); "
+                    f"only {kept!r} is left"
+                )
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSettings:
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"model settings are not valid JSON: {e}") from None
+        return cls.from_dict(d)
 
     def with_overrides(self, overrides: dict[str, Any]) -> ModelSettings:
-        """Copy with ``name=value`` overrides, values coerced to each field's type."""
+        """Copy with ``name=value`` overrides, text values parsed as each field's type."""
         known = {f.name: f for f in fields(self)}
         cast: dict[str, Any] = {}
         for k, v in overrides.items():
@@ -94,14 +208,60 @@ class ModelSettings:
                 raise KeyError(f"unknown model setting {k!r}; known: {', '.join(sorted(known))}")
             current = getattr(self, k)
             if isinstance(v, str):
-                v = _parse_like(v, current)
+                try:
+                    v = _parse_like(v, current)
+                except ValueError:
+                    raise ValueError(f"{k}: {v!r} is not a {_kind(current)}") from None
             cast[k] = v
         return replace(self, **cast)
 
 
+def _kind(default: Any) -> str:
+    if isinstance(default, bool):
+        return "boolean (true or false)"
+    if isinstance(default, int):
+        return "whole number"
+    if isinstance(default, float):
+        return "number"
+    if isinstance(default, tuple):
+        return f"list of {len(default)} numbers"
+    return "text"
+
+
+def _typed(name: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of ``default``, or a ValueError naming the setting."""
+    ok = True
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    elif isinstance(default, tuple):
+        ok = (
+            isinstance(value, tuple | list)
+            and len(value) == len(default)
+            and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in value
+            )
+        )
+        value = tuple(float(v) for v in value) if ok else value
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    if not ok:
+        raise ValueError(f"{name}: {value!r} is not a {_kind(default)}")
+    return value
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def _parse_like(text: str, current: Any) -> Any:
     if isinstance(current, bool):
-        return text.lower() in {"1", "true", "yes", "on"}
+        if text.strip().lower() not in _TRUE | _FALSE:
+            raise ValueError(text)
+        return text.strip().lower() in _TRUE
     if isinstance(current, int):
         return int(text)
     if isinstance(current, float):
