@@ -21,17 +21,6 @@ def local_anomaly_score(l_normality: float, rule: str = "published") -> float:
     return 1.0 / max(float(l_normality), MIN_NORMALITY)
 
 
-def local_anomaly_map(normality: np.ndarray, rule: str = "published") -> np.ndarray:
-    """The public local map (higher = more anomalous) from a painted normality map.
-
-    "published": 1 - normality. "standardized": how many spreads below the normals' mean a
-    region is, floored at 0 so that ordinary lung reads as 0.
-    """
-    if rule == "standardized":
-        return np.maximum(-normality, 0.0)
-    return 1.0 - normality
-
-
 def fuse_scores(g: float, l_normality: float, weight: float = 0.7, rule: str = "published") -> float:
     """S = G + weight x local anomaly: weight / L as published, or weight x (-L) for z-scores."""
     return float(g) + float(weight) * local_anomaly_score(l_normality, rule)

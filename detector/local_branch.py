@@ -1,4 +1,6 @@
-"""Local branch (METHOD.md §2): contrastive features of small 3-D cubes seen as three projections.
+"""The local slot's paper realisation, "csi" (METHOD.md §2): contrastive features of 3-D cubes
+seen as three projections. Meant for GPUs: on two CPU cores its encoders do not learn
+(docs/results.md); the CPU default is :mod:`detector.local_fpi`.
 
 Cubes and their projections are cut from the volume tensor, never written anywhere. On the
 scoring grid (9x9x9 centres) a cube's projection along an axis equals the running maximum over
@@ -10,17 +12,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from detector.local_slot import LocalScore
 from detector.lungmask import LungMask
 from detector.networks import ViewEncoder, inference_precision
 from detector.preprocess import window01
 from detector.settings import ModelSettings
 
+if TYPE_CHECKING:
+    from detector.pipeline import Prepared
+
 VIEW_NAMES = ("front", "side", "up")  # projection along z, y, x of the cube
+# Candidate cube centres per training normal: a random subset of lung voxels is plenty.
+_CANDIDATES_PER_PATIENT = 20_000
 
 
 def local_input(hu: np.ndarray, lungs: LungMask, settings: ModelSettings, device="cpu"):
@@ -152,12 +161,25 @@ class LocalModel:
         self.history: list[dict] = []
 
     # ---------------- training ----------------
-    def train(self, patients: list[tuple[torch.Tensor, np.ndarray]], epochs: int, progress=None):
-        """CSI-style shifted-instance contrastive training (one random cube per patient a step).
+    def normal_input(self, prep: Prepared, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+        """A normal's padded local input (uint8, to fit many in memory) and candidate cube centres."""
+        padded = local_input(prep.branch_hu, prep.core, self.settings, self.device)
+        lung_idx = np.argwhere(prep.lungs.both)
+        take = rng.choice(len(lung_idx), size=min(_CANDIDATES_PER_PATIENT, len(lung_idx)), replace=False)
+        # After padding by h a cube centred at voxel v starts at padded index v.
+        return (padded * 255).round().to(torch.uint8), lung_idx[take]
+
+    def train_steps(self) -> int:
+        return self.settings.local_epochs
+
+    def train(self, patients: list[tuple[torch.Tensor, np.ndarray]], progress=None) -> None:
+        """CSI-style shifted-instance contrastive training (one random cube per patient a step),
+        ``local_epochs`` steps.
 
         ``patients``: (padded local input, (n, 3) candidate centres inside the lungs) each.
         """
         s = self.settings
+        epochs = s.local_epochs
         rng = np.random.default_rng(s.seed)
         opt = torch.optim.Adam(self.encoders.parameters(), lr=s.local_lr, weight_decay=s.local_weight_decay)
         self.encoders.train()
@@ -208,6 +230,12 @@ class LocalModel:
                     outs[v].append(enc(chunk[:, v : v + 1]).float())
         return [torch.cat(o) for o in outs]
 
+    def reference_steps(self, n_normals: int) -> int:
+        return self.settings.local_bank_passes
+
+    def build_reference(self, patients, progress=None) -> None:
+        self.build_bank(patients, progress)
+
     def build_bank(self, patients, progress=None) -> None:
         """The paper's normal bank: ``local_bank_passes`` passes, one random cube per patient each."""
         s = self.settings
@@ -231,6 +259,21 @@ class LocalModel:
         ]
         return torch.stack(per_view).mean(dim=0)
 
+    def score(self, prep: Prepared) -> LocalScore:
+        """Every scoring-grid cube's normality, the patient's (its ``local_percentile``), and the
+        cubes painted into a map."""
+        s = self.settings
+        padded = local_input(prep.branch_hu, prep.core, s, self.device)
+        grid = scoring_grid(prep.lungs, s)
+        normality = self.patch_normality(grid_views(padded, grid, s)).cpu().numpy()
+        norm_map = paint_cubes(normality, grid, prep.lungs.both.shape, s.local_cube_vox).astype(np.float32)
+        anomaly = np.where(prep.lungs.both, 1.0 - norm_map, 0.0).astype(np.float32)
+        l_norm = float(np.percentile(normality, s.local_percentile))
+        return LocalScore(anomaly, norm_map, l_norm, int(grid.valid.sum()))
+
+    def info(self) -> dict:
+        return {"realisation": "csi", "view_weights": self.weights}
+
     def state(self) -> dict:
         return {
             "encoders": {k: v.cpu() for k, v in self.encoders.state_dict().items()},
@@ -245,8 +288,6 @@ class LocalModel:
         self.banks = [b.to(self.device) for b in state["banks"]]
         self.weights = list(state["weights"])
         self.history = list(state.get("history", []))
-        # Models saved before December 2026 also carry "bank_index", "bank_owner" and "spread"
-        # (the removed position bank); with the paper's random bank they are None: ignored.
 
 
 def _rotations(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

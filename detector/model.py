@@ -14,10 +14,12 @@ import torch
 
 from detector import __version__
 from detector.global_branch import GlobalModel
-from detector.local_branch import LocalModel
+from detector.local_slot import LocalRealisation, make_local
 from detector.settings import ModelSettings
 
-FORMAT_VERSION = 1
+# 2 (December 2026): the local branch is a slot (settings.local_realisation); format-1 files hold
+# settings that were removed and a local branch without a realisation: retrain them.
+FORMAT_VERSION = 2
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -33,14 +35,14 @@ def pick_device(device: str | None = None) -> torch.device:
 class FusionModel:
     settings: ModelSettings
     global_model: GlobalModel
-    local_model: LocalModel
+    local_model: LocalRealisation
     device: torch.device
     meta: dict = field(default_factory=dict)
 
     @classmethod
     def new(cls, settings: ModelSettings, device: str | None = None) -> FusionModel:
         dev = pick_device(device)
-        return cls(settings, GlobalModel(settings, dev), LocalModel(settings, dev), dev, {})
+        return cls(settings, GlobalModel(settings, dev), make_local(settings, dev), dev, {})
 
     def save(self, out_dir: Path | str) -> Path:
         out = Path(out_dir)
@@ -51,7 +53,7 @@ class FusionModel:
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "settings": self.settings.to_dict(),
             "global_extractor": self.global_model.extractor_info,
-            "local_weights": self.local_model.weights,
+            "local": self.local_model.info(),
             **self.meta,
         }
         blob = {
@@ -74,7 +76,10 @@ class FusionModel:
         blob = torch.load(path, map_location="cpu", weights_only=False)
         meta = blob["meta"]
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: model format {meta.get('format_version')} is not supported")
+            raise ValueError(
+                f"{path}: model format {meta.get('format_version')} is not supported (this detector reads "
+                f"format {FORMAT_VERSION}); train the model again"
+            )
         try:
             settings = ModelSettings.from_dict(meta.get("settings"))
         except ValueError as e:

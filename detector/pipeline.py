@@ -10,10 +10,9 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
-from detector.fusion import fuse_maps, fuse_scores, local_anomaly_map, local_anomaly_score
+from detector.fusion import fuse_maps, fuse_scores, local_anomaly_score
 from detector.geometry import CTVolume, Geometry
 from detector.global_branch import back_project, lung_mips
-from detector.local_branch import grid_views, local_input, paint_cubes, scoring_grid
 from detector.lungmask import LungMask, max_filter_cube, segment_lungs
 from detector.preprocess import to_ct_grid, to_working_grid
 
@@ -146,23 +145,18 @@ def score_prepared(model, prep: Prepared, timer: Timer | None = None) -> StudyRe
         g, view_scores, maps2d = model.global_model.score(views)
         global_map = back_project(maps2d, lungs).numpy()
     with timer.stage("local"):
-        padded = local_input(prep.branch_hu, prep.core, s, dev)
-        grid = scoring_grid(lungs, s)
-        cube_views = grid_views(padded, grid, s)
-        normality = model.local_model.patch_normality(cube_views).cpu().numpy()
-        l_norm = float(np.percentile(normality, s.local_percentile))
-        local_norm_map = paint_cubes(normality, grid, hu.shape, s.local_cube_vox)
+        local = model.local_model.score(prep)
+        l_norm = local.patient_normality
     with timer.stage("fusion"):
         inside = lungs.both
         fused, raw_sum = fuse_maps(
             global_map,
-            local_norm_map,
+            local.normality_map,
             inside,
             s.fusion_local_clip_pct,
             s.fusion_global_clip_pct,
             s.fusion_band_pct,
         )
-        local_map = np.where(inside, local_anomaly_map(local_norm_map, s.fusion_rule), 0.0).astype(np.float32)
         peaks = find_peaks(
             raw_sum, fused, lungs, prep.working.geometry, s.peak_count, s.peak_min_separation_mm
         )
@@ -175,10 +169,10 @@ def score_prepared(model, prep: Prepared, timer: Timer | None = None) -> StudyRe
         view_scores=view_scores,
         peaks=peaks,
         working_geometry=prep.working.geometry,
-        maps={"global": global_map.astype(np.float32), "local": local_map, "fused": fused},
+        maps={"global": global_map.astype(np.float32), "local": local.anomaly_map, "fused": fused},
         lungs=lungs,
         timings=dict(timer.seconds),
-        n_cubes=int(grid.valid.sum()),
+        n_cubes=local.n_units,
         working_hu=hu,
     )
 

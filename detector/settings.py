@@ -14,8 +14,8 @@ from typing import Any
 # The allowed values of every string "mode" setting (global_extractor is checked on its own:
 # the ImageNet network or "local_file:<path>").
 CHOICES: dict[str, tuple[str, ...]] = {
+    "local_realisation": ("fpi", "csi"),
     "local_projection": ("max", "mean"),
-    "fusion_rule": ("published", "standardized"),
 }
 DEFAULT_EXTRACTOR = "efficientnet_lite0_imagenet"
 LOCAL_FILE_PREFIX = "local_file:"
@@ -31,6 +31,14 @@ _POSITIVE = (
     "local_lr",
     "local_bank_passes",
     "peak_count",
+    "fpi_spacing_mm",
+    "fpi_slices",
+    "fpi_width",
+    "fpi_levels",
+    "fpi_crop_px",
+    "fpi_steps",
+    "fpi_batch",
+    "fpi_lr",
 )
 _NON_NEGATIVE = (
     "denoise_sigma_mm",
@@ -43,27 +51,9 @@ _NON_NEGATIVE = (
     "display_sigma_mm",
     "peak_min_separation_mm",
     "seed",
+    "fpi_intensity_shift",
 )
 _PERCENTILES = ("local_percentile", "fusion_local_clip_pct", "fusion_global_clip_pct", "fusion_band_pct")
-
-# Settings removed in December 2026 (docs/results.md, "Removed options"), each with the value
-# that meant the behaviour the code kept (_ANY: it only mattered together with a removed value).
-# A model saved before then with these values still loads; any other value is refused, because
-# the code that honoured it is gone.
-_ANY = object()
-_REMOVED: dict[str, Any] = {
-    "local_features": "encoder",
-    "local_bank_mode": "random",
-    "local_position_radius": _ANY,
-    "local_standardize": False,
-    "local_min_lung_fraction": 0.0,
-    "local_sd_floor": _ANY,
-    "global_position_radius": 0,
-    "global_view_combine": "max",
-    "global_standardize": True,
-    "global_sd_floor": 0.25,
-    "global_knn_reweight": _ANY,
-}
 
 
 @dataclass(frozen=True)
@@ -92,7 +82,27 @@ class ModelSettings:
     # their maximum; docs/method.md says why.
     global_extractor: str = "efficientnet_lite0_imagenet"  # or "local_file:<path>"
 
-    # --- local branch (METHOD.md §2) ---
+    # --- local branch: a slot with two realisations (detector/local_slot.py) ---
+    # "fpi": foreign-patch segmentation, learns within the CPU budget (METHOD.md §2b; the
+    # default, chosen under the protocol of docs/results.md, session 6). "csi": the paper's
+    # contrastive cube encoders (§2), for GPUs: on two CPU cores they do not learn.
+    local_realisation: str = "fpi"
+
+    # --- local branch, "fpi" realisation (METHOD.md §2b) ---
+    fpi_spacing_mm: float = 2.0  # the coarse grid it works on (a multiple of working_spacing_mm)
+    fpi_slices: int = 9  # slab depth: 2k+1 neighbouring slices in, the centre one marked
+    fpi_width: int = 16  # U-Net channels at the first level, doubling per level
+    fpi_levels: int = 3
+    fpi_crop_px: int = 64  # training crops (128 mm at 2 mm)
+    fpi_steps: int = 3000  # Adam steps, cosine schedule (about 6 minutes on 2 cores)
+    fpi_batch: int = 16
+    fpi_lr: float = 1e-3
+    # training anomalies: ellipsoids of another normal scan, axes drawn in this range (mm) ...
+    fpi_patch_mm: tuple[float, float] = (4.0, 40.0)
+    fpi_body_share: float = 0.5  # ... taken from any body tissue (else from lung) this often
+    fpi_intensity_shift: float = 0.1  # ... shifted by up to this (input units: 0.1 = 100 HU)
+
+    # --- local branch, "csi" realisation (METHOD.md §2) ---
     local_grid: int = 9  # paper: 9x9x9 patch centres over the lungs' bounding box
     local_cube_vox: int = 96  # paper: 96 voxels per side at the working spacing
     local_view_px: int = 48  # open choice: projections resized to this (96 on GPU = paper)
@@ -110,10 +120,6 @@ class ModelSettings:
 
     # --- fusion (METHOD.md §3) ---
     fusion_weight: float = 0.7  # paper: S = G + 0.7 / L (tuned on the authors' folds)
-    # "published": S = G + w / L_normality. "standardized": S = G + w * L_anomaly, for a local
-    # realisation whose normality is a z-score (the global branch's always is); the reciprocal of
-    # a z-score is meaningless (it changes sign at 0).
-    fusion_rule: str = "published"
     fusion_local_clip_pct: float = 6.0  # paper: local map clipped from below at p6
     fusion_global_clip_pct: float = 94.0  # paper: global map clipped from above at p94
     fusion_band_pct: tuple[float, float] = (82.0, 94.0)  # paper: fused map clipped to this band
@@ -159,6 +165,22 @@ class ModelSettings:
             value = getattr(self, name)
             if not all(0.0 <= v <= 100.0 for v in (value if isinstance(value, tuple) else (value,))):
                 raise ValueError(f"{name}: {value!r} must be a percentile in [0, 100]")
+        ratio = self.fpi_spacing_mm / self.working_spacing_mm
+        if ratio < 1 or abs(ratio - round(ratio)) > 1e-6:
+            raise ValueError(
+                f"fpi_spacing_mm: {self.fpi_spacing_mm!r} must be a whole multiple of working_spacing_mm "
+                f"({self.working_spacing_mm!r})"
+            )
+        if not self.fpi_patch_mm[0] <= self.fpi_patch_mm[1] or not 0.0 <= self.fpi_body_share <= 1.0:
+            raise ValueError(
+                f"fpi_patch_mm {self.fpi_patch_mm!r} must be (low, high) and fpi_body_share "
+                f"{self.fpi_body_share!r} a share in [0, 1]"
+            )
+        if self.fpi_slices % 2 == 0 or self.fpi_crop_px % 2 ** (self.fpi_levels - 1):
+            raise ValueError(
+                f"fpi_slices ({self.fpi_slices}) must be odd and fpi_crop_px ({self.fpi_crop_px}) a "
+                f"multiple of 2**(fpi_levels - 1)"
+            )
         if not 0.0 < self.global_coreset_ratio <= 1.0:
             raise ValueError(f"global_coreset_ratio: {self.global_coreset_ratio!r} must be in (0, 1]")
         if not self.window_hu[0] < self.window_hu[1]:
@@ -167,6 +189,14 @@ class ModelSettings:
             raise ValueError(
                 f"fusion_band_pct: {self.fusion_band_pct!r} must be (low, high) with low <= high"
             )
+
+    @property
+    def fusion_rule(self) -> str:
+        """How the local score enters S (follows from the realisation, so not a setting).
+
+        "published" (csi): S = G + w / L_normality. "standardized" (fpi): S = G + w x L_z, since
+        its local score is a z-score, whose reciprocal is meaningless (it changes sign at 0)."""
+        return "published" if self.local_realisation == "csi" else "standardized"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -177,15 +207,9 @@ class ModelSettings:
         if not isinstance(d, dict):
             raise ValueError(f"model settings must be a mapping of name to value, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = [k for k in d if k not in known and k not in _REMOVED]
+        unknown = [k for k in d if k not in known]
         if unknown:
             raise ValueError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
-        for k, kept in _REMOVED.items():
-            if k in d and kept is not _ANY and d[k] != kept:
-                raise ValueError(
-                    f"{k}: {d[k]!r} was removed in December 2026 (docs/results.md, 'Removed options'); "
-                    f"only {kept!r} is left"
-                )
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def to_json(self) -> str:
@@ -281,4 +305,11 @@ TEST_SETTINGS = ModelSettings(
     local_epochs=2,
     local_warmup_epochs=1,
     local_bank_passes=2,
+    fpi_spacing_mm=4.0,
+    fpi_slices=3,
+    fpi_width=4,
+    fpi_levels=2,
+    fpi_crop_px=16,
+    fpi_steps=3,
+    fpi_batch=2,
 )

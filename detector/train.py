@@ -12,16 +12,13 @@ from tqdm import tqdm
 from detector.cohort import CohortEntry
 from detector.global_branch import lung_mips
 from detector.io import read_volume
-from detector.local_branch import local_input
 from detector.model import FusionModel
 from detector.pipeline import Timer, prepare_for_model
 from detector.settings import ModelSettings
 
-# Candidate cube centres per patient: a random subset of lung voxels is plenty.
-_CANDIDATES_PER_PATIENT = 20_000
 # The phases of training, in order, as progress reports name them; each is an equal share of
 # the reported fraction (their real durations depend on cohort size, epochs and device).
-PHASES = ("read + lung mask", "global coreset banks", "local contrastive training", "local normal bank")
+PHASES = ("read + lung mask", "global coreset banks", "local training", "local normal reference")
 
 ProgressCallback = Callable[[str, float], None]  # (stage, fraction of the whole training 0..1)
 
@@ -59,8 +56,7 @@ class _Phase:
 class NormalStudy:
     patient_id: str
     global_features: dict[str, torch.Tensor]
-    local_volume: torch.Tensor  # uint8 padded local input
-    centres: np.ndarray  # (n, 3) cube centres inside the lungs, padded-volume indices
+    local_input: object  # what the local realisation trains on (see local_slot.LocalRealisation)
 
 
 def prepare_normal(entry: CohortEntry, model: FusionModel, rng: np.random.Generator) -> NormalStudy:
@@ -70,13 +66,8 @@ def prepare_normal(entry: CohortEntry, model: FusionModel, rng: np.random.Genera
     prep = prepare_for_model(vol, s)
     views = lung_mips(prep.branch_hu, prep.core, s, model.device)
     feats = {k: v.cpu() for k, v in model.global_model.features(views).items()}
-    padded = local_input(prep.branch_hu, prep.core, s, model.device)
-    padded_u8 = (padded * 255).round().to(torch.uint8)
-    lung_idx = np.argwhere(prep.lungs.both)
-    take = rng.choice(len(lung_idx), size=min(_CANDIDATES_PER_PATIENT, len(lung_idx)), replace=False)
-    # After padding by h a cube centred at voxel v starts at padded index v.
-    centres = lung_idx[take]
-    return NormalStudy(entry.patient_id or entry.folder.name, feats, padded_u8, centres)
+    local = model.local_model.normal_input(prep, rng)
+    return NormalStudy(entry.patient_id or entry.folder.name, feats, local)
 
 
 def train(
@@ -95,8 +86,9 @@ def train(
     raises stops the training."""
     if len(entries) < 2:
         raise ValueError(f"training needs at least 2 normal studies, got {len(entries)}")
-    if epochs is not None:
-        settings = settings.with_overrides({"local_epochs": epochs})
+    if epochs is not None:  # the training length of whichever local realisation is in use
+        length = "local_epochs" if settings.local_realisation == "csi" else "fpi_steps"
+        settings = settings.with_overrides({length: epochs})
     torch.manual_seed(settings.seed)
     model = FusionModel.new(settings, device)
     rng = np.random.default_rng(settings.seed)
@@ -112,26 +104,28 @@ def train(
         phase = _Phase(1, 6, progress, on_progress)
         bank_sizes = model.global_model.fit([n.global_features for n in normals], lambda v: phase.step())
         phase.close()
-    patients = [(n.local_volume, n.centres) for n in normals]
-    local_epochs = settings.local_epochs
+    local = model.local_model
+    inputs = [n.local_input for n in normals]
+    local_steps = local.train_steps()
     with timer.stage("local_train"):
-        phase = _Phase(2, local_epochs, progress, on_progress)
-        model.local_model.train(patients, local_epochs, lambda epoch, loss: phase.step(loss=f"{loss:.3f}"))
+        phase = _Phase(2, local_steps, progress, on_progress)
+        local.train(inputs, lambda step, loss: phase.step(loss=f"{loss:.3f}"))
         phase.close()
-    with timer.stage("local_bank"):
-        phase = _Phase(3, settings.local_bank_passes, progress, on_progress)
-        model.local_model.build_bank(patients, lambda p: phase.step())
+    with timer.stage("local_reference"):
+        phase = _Phase(3, local.reference_steps(len(inputs)), progress, on_progress)
+        local.build_reference(inputs, lambda p: phase.step())
         phase.close()
     model.meta = {
         "training": {
             "normal_patient_ids": [n.patient_id for n in normals],
             "normal_study_uids": [e.study_instance_uid for e in entries],
             "n_normals": len(normals),
-            "epochs": local_epochs,
+            "local_realisation": settings.local_realisation,
+            "epochs": local_steps,  # local training length: epochs (csi) or steps (fpi)
             "device": str(model.device),
             "seconds": {k: round(v, 1) for k, v in timer.seconds.items()},
             "global_bank_sizes": bank_sizes,
-            "final_loss": model.local_model.history[-1]["loss"] if model.local_model.history else None,
+            "final_loss": local.history[-1]["loss"] if local.history else None,
         }
     }
     log(f"trained on {len(normals)} normals in {sum(timer.seconds.values()):.0f} s ({timer.seconds})")

@@ -30,7 +30,7 @@ def _timing_model(study: str, device: str):
     model = FusionModel.new(ModelSettings(), device)
     normal = prepare_normal(CohortEntry(Path(study), "BENCH", "", "normal"), model, np.random.default_rng(0))
     model.global_model.fit([normal.global_features] * 4)
-    model.local_model.build_bank([(normal.local_volume, normal.centres)] * 8)
+    model.local_model.build_reference([normal.local_input] * 4)
     return model
 
 

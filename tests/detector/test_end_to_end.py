@@ -171,3 +171,24 @@ def test_global_map_peaks_at_a_large_subpleural_lesion(tmp_path):
     peak_lps = (img.affine @ np.array([*ijk, 1.0]))[:3] * [-1, -1, 1]
     dist = np.linalg.norm(peak_lps - np.asarray(ph.lesion.center_lps_mm))
     assert dist <= ph.lesion.diameter_mm / 2 + 10, f"global peak {dist:.1f} mm from the lesion centre"
+
+
+def test_both_local_realisations_train_save_and_score(cohorts, tmp_path):
+    """The slot's two realisations through the same train -> save -> load -> score path: the
+    CPU default ("fpi", also in the tests above) and the paper's ("csi", for GPUs)."""
+    from detector.train import train
+
+    entries = discover(cohorts / "train")
+    vol = read_series(discover(cohorts / "test")[0].folder)
+    for realisation in ("fpi", "csi"):
+        settings = TEST_SETTINGS.with_overrides({"local_realisation": realisation})
+        model = train(entries, settings, "cpu", progress=False, log=lambda _: None)
+        assert model.meta["training"]["local_realisation"] == realisation
+        saved = model.save(tmp_path / realisation)
+        meta = json.loads((saved / "model.json").read_text())
+        assert meta["local"]["realisation"] == realisation
+        result = score_volume(FusionModel.load(saved, "cpu"), vol)
+        local = result.maps["local"]
+        assert local.shape == result.maps["fused"].shape
+        assert np.all(local[~result.lungs.both] == 0) and np.isfinite(result.fused_score)
+        assert result.n_cubes > 0

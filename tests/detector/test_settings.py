@@ -35,23 +35,17 @@ def test_unknown_key_is_refused_and_named():
         ModelSettings().with_overrides({"foo": "1"})
 
 
-def test_removed_settings_load_only_at_the_behaviour_that_was_kept():
-    old = {**ModelSettings().to_dict(), "local_features": "encoder", "global_standardize": True}
-    old |= {"local_position_radius": 1, "global_sd_floor": 0.25, "global_view_combine": "max"}
-    assert ModelSettings.from_dict(old) == ModelSettings()
-    with pytest.raises(ValueError, match="local_features: 'pixels' was removed"):
-        ModelSettings.from_dict({"local_features": "pixels"})
-    with pytest.raises(ValueError, match="global_view_combine: 'mean' was removed"):
-        ModelSettings.from_dict({"global_view_combine": "mean"})
-    with pytest.raises(KeyError):  # never as an override
-        ModelSettings().with_overrides({"local_features": "encoder"})
+def test_removed_settings_are_unknown_keys():
+    for key in ("local_features", "global_view_combine", "fusion_rule", "local_bank_mode"):
+        with pytest.raises(ValueError, match=f"unknown key '{key}'"):
+            ModelSettings.from_dict({key: "x"})
 
 
 @pytest.mark.parametrize(
     "field, value, allowed",
     [
         ("local_projection", "median", "'max', 'mean'"),
-        ("fusion_rule", "reciprocal", "'published', 'standardized'"),
+        ("local_realisation", "pixels", "'fpi', 'csi'"),
         ("global_extractor", "wide_resnet50_2", "'efficientnet_lite0_imagenet' or 'local_file:<path>'"),
         ("global_extractor", "local_file:", "'efficientnet_lite0_imagenet' or 'local_file:<path>'"),
     ],
@@ -65,7 +59,8 @@ def test_unknown_mode_is_refused_naming_field_value_and_choices(field, value, al
 
 
 def test_modes_and_extractor_files_that_exist_are_accepted():
-    assert ModelSettings(local_projection="mean", fusion_rule="standardized").fusion_rule == "standardized"
+    assert ModelSettings(local_projection="mean", local_realisation="csi").fusion_rule == "published"
+    assert ModelSettings().fusion_rule == "standardized"  # fpi's local score is a z-score
     assert ModelSettings(global_extractor="local_file:/models/lite0.pt").global_extractor.endswith("lite0.pt")
 
 
@@ -132,13 +127,13 @@ def test_model_with_an_unknown_setting_is_refused_naming_the_file(saved_model, t
 
 
 def test_model_with_a_bad_mode_is_refused_naming_the_file(saved_model, tmp_path):
-    bad = _with_settings(saved_model, tmp_path, fusion_rule="reciprocal")
+    bad = _with_settings(saved_model, tmp_path, local_realisation="pixels")
     with pytest.raises(ValueError) as e:
         FusionModel.load(bad, "cpu")
-    assert str(e.value).startswith(f"{bad / 'model.pt'}: model settings: fusion_rule: 'reciprocal'")
+    assert str(e.value).startswith(f"{bad / 'model.pt'}: model settings: local_realisation: 'pixels'")
 
 
 def test_model_trained_with_a_removed_option_is_refused(saved_model, tmp_path):
     bad = _with_settings(saved_model, tmp_path, local_bank_mode="position")
-    with pytest.raises(ValueError, match="model settings: local_bank_mode: 'position' was removed"):
+    with pytest.raises(ValueError, match="model settings: unknown key 'local_bank_mode'"):
         FusionModel.load(bad, "cpu")
