@@ -138,7 +138,6 @@ class PatchRecipe:
     body_share: float  # share of patches taken from anywhere in the body (else from lung)
     shift: float  # intensity shift drawn in [-shift, shift] (input units; 0.1 = 100 HU)
     clean_share: float = 0.15  # samples with no patch: the network must also say "normal"
-    log_sizes: bool = False  # axes drawn uniformly in log-size (every scale equally often)
 
 
 def _crop(vol: torch.Tensor, centre: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -206,11 +205,7 @@ def make_sample(
             src = torch.rot90(src, int(rng.integers(1, 4)), dims=(1, 2))
         if recipe.shift > 0:
             src = (src + float(rng.uniform(-recipe.shift, recipe.shift))).clamp(0.0, _INPUT_MAX)
-        if recipe.log_sizes:
-            diameters = np.exp(rng.uniform(*np.log(recipe.diameter_mm), size=3))
-        else:
-            diameters = rng.uniform(*recipe.diameter_mm, size=3)
-        radii = np.maximum(diameters / 2.0 / recipe.spacing_mm, 1.0)
+        radii = np.maximum(rng.uniform(*recipe.diameter_mm, size=3) / 2.0 / recipe.spacing_mm, 1.0)
         mid = np.array(shape, float) // 2
         # it crosses the centre slice; in-plane anywhere in the middle two thirds
         offset = np.array([rng.uniform(-0.6, 0.6) * radii[0], *rng.uniform(-size / 3, size / 3, size=2)])

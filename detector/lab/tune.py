@@ -14,7 +14,7 @@ from detector.cohort import CohortEntry
 from detector.lab.evaluate import score_cohort
 from detector.model import FusionModel
 
-WEIGHT_GRID = (0.0, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
+WEIGHT_GRID = (0.0, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 PAPER_WEIGHT = 0.7
 
 

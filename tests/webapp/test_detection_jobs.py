@@ -649,12 +649,11 @@ def test_training_runs_and_reports_progress(
         "read + lung mask 1/2",
         "read + lung mask 2/2",
         *[f"global coreset banks {i}/6" for i in range(7)],
-        "local contrastive training 0/1",
+        "local training 0/1",
     ]
-    assert names[11].startswith("local contrastive training 1/1 (loss ")
-    bank = names[12:]
-    steps = len(bank) - 1
-    assert steps >= 1 and bank == [f"local normal bank {i}/{steps}" for i in range(steps + 1)]
+    assert names[11].startswith("local training 1/1 (loss ")
+    # the default (fpi) realisation's normal reference: one step per training normal
+    assert names[12:] == [f"local normal reference {i}/2" for i in range(3)]
     assert [f for _, f in callbacks] == sorted(f for _, f in callbacks)
     assert (callbacks[0][1], callbacks[-1][1]) == (0.0, 1.0)
     assert [s for s, _ in stages[1:-1]] == [s for s, _ in callbacks]

@@ -169,7 +169,8 @@ class TrainingJob(Job):
 
     model_version = models.OneToOneField(ModelVersion, on_delete=models.CASCADE, related_name="training_job")
     cohort = models.ForeignKey(Cohort, null=True, on_delete=models.SET_NULL, related_name="training_jobs")
-    epochs = models.PositiveIntegerField(null=True, blank=True)  # None: the settings' local_epochs
+    # the local branch's training length (fpi steps or csi epochs); None: the settings' own
+    epochs = models.PositiveIntegerField(null=True, blank=True)
     settings_overrides = models.JSONField(default=dict, blank=True)
     activate_when_done = models.BooleanField(default=False)
 

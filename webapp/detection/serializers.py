@@ -91,7 +91,13 @@ class ImportModelRequestSerializer(serializers.Serializer):
 class TrainRequestSerializer(serializers.Serializer):
     cohort = serializers.IntegerField(help_text="a normal reference cohort")
     name = serializers.CharField(max_length=200)
-    epochs = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1)
+    epochs = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="the local branch's training length: steps (fpi, the default) or epochs (csi)",
+    )
     settings = serializers.DictField(
         required=False, default=dict, help_text="detector ModelSettings overrides, name -> value"
     )
