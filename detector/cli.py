@@ -31,6 +31,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from detector.cohort import discover
     from detector.train import train
 
+    settings = ModelSettings().with_overrides(_overrides(a.set))  # before reading anything
     entries = discover(a.normals, a.labels)
     abnormal = [e for e in entries if e.label == "abnormal"]
     if abnormal:
@@ -38,13 +39,12 @@ def cmd_train(a: argparse.Namespace) -> int:
             f"labels list {len(abnormal)} abnormal studies: training on the {len(entries) - len(abnormal)} normals only"
         )
         entries = [e for e in entries if e.label != "abnormal"]
-    settings = ModelSettings().with_overrides(_overrides(a.set))
     t = time.time()
     model = train(entries, settings, a.device, a.epochs, progress=not a.quiet)
     model.meta["training"]["cohort"] = str(Path(a.normals).resolve())
     out = model.save(a.out)
     print(
-        f"model written to {out} ({time.time() - t:.0f} s, {model.meta['training']['epochs']} local epochs, device {model.device})"
+        f"model written to {out} ({time.time() - t:.0f} s, {model.meta['training']['epochs']} local training {'steps' if settings.local_realisation == 'fpi' else 'epochs'}, device {model.device})"
     )
     return 0
 
@@ -69,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--labels", help="labels CSV (default: NORMALS/labels.csv if present)")
     s.add_argument("--out", required=True, help="model directory to write")
     s.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    s.add_argument("--epochs", type=int, help="local-branch epochs (default: the setting)")
+    s.add_argument(
+        "--epochs",
+        type=int,
+        help="local-branch training length: fpi steps or csi epochs (default: the setting)",
+    )
     s.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a model setting")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_train)
@@ -89,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyError as e:  # an unknown --set name: its message lists the known ones
+        print(f"error: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

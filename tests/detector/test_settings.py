@@ -137,3 +137,11 @@ def test_model_trained_with_a_removed_option_is_refused(saved_model, tmp_path):
     bad = _with_settings(saved_model, tmp_path, local_bank_mode="position")
     with pytest.raises(ValueError, match="model settings: unknown key 'local_bank_mode'"):
         FusionModel.load(bad, "cpu")
+
+
+def test_command_line_refuses_an_unknown_setting_without_a_traceback(tmp_path, capsys):
+    from detector.cli import main
+
+    rc = main(["train", "--normals", str(tmp_path), "--out", str(tmp_path / "m"), "--set", "foo=1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: unknown model setting 'foo'") and "Traceback" not in err
