@@ -94,13 +94,12 @@ class SlabUNet(nn.Module):
 
 @dataclass
 class FpiVolume:
-    """A study on the coarse grid: network input, lung mask and body mask (all (Z, Y, X))."""
+    """A normal study on the coarse grid, with where its patches may be taken from."""
 
-    x: torch.Tensor  # float32, normalised HU
-    lung: torch.Tensor  # bool
-    body: torch.Tensor  # bool: tissue denser than fat-air mixtures, a patch source
+    x: torch.Tensor  # (Z, Y, X) float32, normalised HU
+    lung: torch.Tensor  # (Z, Y, X) bool
     lung_idx: np.ndarray  # (n, 3) lung voxel indices, for sampling
-    body_idx: np.ndarray  # (m, 3)
+    body_idx: np.ndarray  # (m, 3) voxels denser than -500 HU: soft tissue, vessels, bone
 
 
 def coarse_factor(working_spacing_mm: float, fpi_spacing_mm: float) -> int:
@@ -120,13 +119,12 @@ def to_coarse(hu: np.ndarray, lung: np.ndarray, factor: int) -> tuple[torch.Tens
 
 def fpi_volume(hu: np.ndarray, lung: np.ndarray, factor: int, rng: np.random.Generator) -> FpiVolume:
     x, lung_t = to_coarse(hu, lung, factor)
-    body = x > 0.5  # denser than -500 HU: soft tissue, vessels, bone
     lung_idx = np.argwhere(lung_t.numpy())
-    body_idx = np.argwhere(body.numpy())
+    body_idx = np.argwhere((x > 0.5).numpy())
     keep = 20_000  # a random subset is plenty for sampling centres
     lung_idx = lung_idx[rng.choice(len(lung_idx), min(keep, len(lung_idx)), replace=False)]
     body_idx = body_idx[rng.choice(len(body_idx), min(keep, len(body_idx)), replace=False)]
-    return FpiVolume(x, lung_t, body, lung_idx, body_idx)
+    return FpiVolume(x, lung_t, lung_idx, body_idx)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def _volume(
     lung = torch.zeros((n, n, n), dtype=torch.bool)
     lung[border:-border, border:-border, border:-border] = True
     idx = np.argwhere(lung.numpy())
-    return FpiVolume(x, lung, x > 0.5, idx, idx)
+    return FpiVolume(x, lung, idx, idx)
 
 
 def test_training_samples_blend_another_normals_content_and_mark_where_it_shows():
