@@ -234,9 +234,6 @@ class LocalModel:
         return self.settings.local_bank_passes
 
     def build_reference(self, patients, progress=None) -> None:
-        self.build_bank(patients, progress)
-
-    def build_bank(self, patients, progress=None) -> None:
         """The paper's normal bank: ``local_bank_passes`` passes, one random cube per patient each."""
         s = self.settings
         rng = np.random.default_rng(s.seed + 1)
@@ -266,10 +263,10 @@ class LocalModel:
         padded = local_input(prep.branch_hu, prep.core, s, self.device)
         grid = scoring_grid(prep.lungs, s)
         normality = self.patch_normality(grid_views(padded, grid, s)).cpu().numpy()
-        norm_map = paint_cubes(normality, grid, prep.lungs.both.shape, s.local_cube_vox).astype(np.float32)
+        norm_map = paint_cubes(normality, grid, prep.lungs.both.shape, s.local_cube_vox)
         anomaly = np.where(prep.lungs.both, 1.0 - norm_map, 0.0).astype(np.float32)
         l_norm = float(np.percentile(normality, s.local_percentile))
-        return LocalScore(anomaly, norm_map, l_norm, int(grid.valid.sum()))
+        return LocalScore(anomaly, l_norm, int(grid.valid.sum()))
 
     def info(self) -> dict:
         return {"realisation": "csi", "view_weights": self.weights}

@@ -378,7 +378,7 @@ class FpiLocalModel:
         pad = [max(n - f, 0) for n, f in zip(shape, fine.shape)]
         fine = F.pad(fine, (0, pad[2], 0, pad[1], 0, pad[0]), mode="replicate") if any(pad) else fine
         anomaly = np.where(lungs, fine[: shape[0], : shape[1], : shape[2]].numpy(), 0.0).astype(np.float32)
-        return LocalScore(anomaly, (1.0 - anomaly).astype(np.float32), -float(z), int(lung.sum()))
+        return LocalScore(anomaly, -float(z), int(lung.sum()))
 
     # ---------------- persistence ----------------
     def info(self) -> dict:

@@ -30,7 +30,6 @@ class LocalScore:
     """What a local realisation gives the pipeline for one study (working grid)."""
 
     anomaly_map: np.ndarray  # float32, higher = more anomalous, 0 outside the lungs
-    normality_map: np.ndarray  # float32, higher = more normal: the published voxel fusion's input
     patient_normality: float  # as fusion.fuse_scores takes it under the settings' fusion rule
     n_units: int  # cubes (csi) or coarse lung voxels (fpi) that were scored
 

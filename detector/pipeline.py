@@ -151,7 +151,7 @@ def score_prepared(model, prep: Prepared, timer: Timer | None = None) -> StudyRe
         inside = lungs.both
         fused, raw_sum = fuse_maps(
             global_map,
-            local.normality_map,
+            1.0 - local.anomaly_map,  # the published voxel fusion takes normality (in-lung voxels)
             inside,
             s.fusion_local_clip_pct,
             s.fusion_global_clip_pct,

@@ -131,7 +131,7 @@ def test_random_bank_scores_the_unusual_cube_least_normal():
     grid = Grid((np.array([6, 14, 22]),) * 3, np.ones((3, 3, 3), bool))
     # the paper's bank: one random cube per normal per pass, here from the grid's centres
     cands = np.stack(np.meshgrid(*grid.centres, indexing="ij"), -1).reshape(-1, 3)
-    lm.build_bank([(_textured(rng), cands) for _ in range(8)])
+    lm.build_reference([(_textured(rng), cands) for _ in range(8)])
     assert lm.banks[0].shape == (8 * 10, 4 * 4) and len(lm.weights) == 3
     test = _textured(rng)
     test[16:20, 16:20, 16:20] = 1.0  # a bright block inside the centre cube only (it covers 14..21)
