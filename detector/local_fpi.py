@@ -132,7 +132,7 @@ class PatchRecipe:
     """How training anomalies are made (all of normal content)."""
 
     spacing_mm: float
-    diameter_mm: tuple[float, float]  # ellipsoid axes drawn uniformly in this range
+    diameter_mm: tuple[float, float]  # patch diameters drawn log-uniformly in this range
     body_share: float  # share of patches taken from anywhere in the body (else from lung)
     shift: float  # intensity shift drawn in [-shift, shift] (input units; 0.1 = 100 HU)
     clean_share: float = 0.15  # samples with no patch: the network must also say "normal"
@@ -173,6 +173,19 @@ def _gauss3(t: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
 
 
 _ORIENTATIONS = ((0, 1, 2), (1, 0, 2), (2, 0, 1))  # slab axis first: axial, coronal, sagittal
+# Each axis of a patch is its diameter times a factor in this range: roundish to elongated, never
+# a sheet or a needle (session 7: independent axes made mostly flat or long patches).
+_ANISOTROPY = (0.67, 1.5)
+
+
+def patch_radii(recipe: PatchRecipe, rng: np.random.Generator) -> np.ndarray:
+    """Radii (coarse voxels) of one foreign patch: a diameter drawn log-uniformly in the recipe's
+    range, so that small and large patches are equally common per octave, times a bounded
+    per-axis anisotropy."""
+    lo, hi = recipe.diameter_mm
+    diameter = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    axes = diameter * rng.uniform(*_ANISOTROPY, size=3)
+    return np.maximum(axes / 2.0 / recipe.spacing_mm, 0.75)
 
 
 def make_sample(
@@ -203,11 +216,13 @@ def make_sample(
             src = torch.rot90(src, int(rng.integers(1, 4)), dims=(1, 2))
         if recipe.shift > 0:
             src = (src + float(rng.uniform(-recipe.shift, recipe.shift))).clamp(0.0, _INPUT_MAX)
-        radii = np.maximum(rng.uniform(*recipe.diameter_mm, size=3) / 2.0 / recipe.spacing_mm, 1.0)
+        radii = patch_radii(recipe, rng)
         mid = np.array(shape, float) // 2
         # it crosses the centre slice; in-plane anywhere in the middle two thirds
         offset = np.array([rng.uniform(-0.6, 0.6) * radii[0], *rng.uniform(-size / 3, size / 3, size=2)])
-        occ = _ellipsoid(shape, mid + offset, radii, edge=float(rng.uniform(0.5, 2.5)))
+        # a soft edge no wider than the patch's smallest radius, so a small patch stays a patch
+        edge = float(rng.uniform(0.5, min(2.5, max(float(radii.min()), 0.6))))
+        occ = _ellipsoid(shape, mid + offset, radii, edge=edge)
         a = float(rng.uniform(0.3, 1.0)) * occ
         blended = (1.0 - a) * x + a * src
         visible = (_gauss3(blended - x).abs() / _VISIBLE_DIFF).clamp(0.0, 1.0)

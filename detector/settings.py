@@ -98,7 +98,7 @@ class ModelSettings:
     fpi_batch: int = 16
     fpi_lr: float = 1e-3
     # training anomalies: ellipsoids of another normal scan, axes drawn in this range (mm) ...
-    fpi_patch_mm: tuple[float, float] = (4.0, 40.0)
+    fpi_patch_mm: tuple[float, float] = (4.0, 40.0)  # patch diameters, log-uniform in this range
     fpi_body_share: float = 0.5  # ... taken from any body tissue (else from lung) this often
     fpi_intensity_shift: float = 0.1  # ... shifted by up to this (input units: 0.1 = 100 HU)
 
@@ -171,7 +171,7 @@ class ModelSettings:
                 f"fpi_spacing_mm: {self.fpi_spacing_mm!r} must be a whole multiple of working_spacing_mm "
                 f"({self.working_spacing_mm!r})"
             )
-        if not self.fpi_patch_mm[0] <= self.fpi_patch_mm[1] or not 0.0 <= self.fpi_body_share <= 1.0:
+        if not 0.0 < self.fpi_patch_mm[0] <= self.fpi_patch_mm[1] or not 0.0 <= self.fpi_body_share <= 1.0:
             raise ValueError(
                 f"fpi_patch_mm {self.fpi_patch_mm!r} must be (low, high) and fpi_body_share "
                 f"{self.fpi_body_share!r} a share in [0, 1]"

@@ -43,6 +43,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                     "auc_local",
                     "auc_fused",
                     "localization_hit_rate",
+                    "localization_top3_hit_rate",
                     "localization_mean_mm",
                 )
             },

@@ -34,21 +34,29 @@ class StudyOutcome:
     fused_score: float
     peak_distance_mm: float | None = None
     peak_hit: bool | None = None
-    any_peak_hit: bool | None = None
+    top3_peak_hit: bool | None = None
+    any_peak_hit: bool | None = None  # any of the model's peaks (peak_count, 5 by default)
     global_peak_hit: bool | None = None  # the global map's own strongest peak (diagnostic)
     local_peak_hit: bool | None = None  # the local map's own strongest peak (diagnostic)
     error: str = ""
 
 
-def _localize(entry: CohortEntry, peaks: list[dict]) -> tuple[float | None, bool | None, bool | None]:
+TOP_PEAKS = 3  # the protocol's "one of the top three peaks hits"
+
+
+def _localize(
+    entry: CohortEntry, peaks: list[dict]
+) -> tuple[float | None, bool | None, bool | None, bool | None]:
+    """Distance of the strongest peak, and whether it, one of the top three, or any peak hits."""
     if not entry.is_abnormal or entry.lesion_center_lps_mm is None or not peaks:
-        return None, (False if entry.is_abnormal else None), (False if entry.is_abnormal else None)
+        miss = False if entry.is_abnormal else None
+        return None, miss, miss, miss
     centre = np.asarray(entry.lesion_center_lps_mm)
     radius = (entry.lesion_diameter_mm or 0.0) / 2.0
     d = [float(np.linalg.norm(np.asarray(p["center_lps_mm"]) - centre)) for p in peaks]
     hits = [x <= radius + HIT_MARGIN_MM for x in d]
     # The strongest peak decides; ties were broken without looking at the truth.
-    return d[0], hits[0], any(hits)
+    return d[0], hits[0], any(hits[:TOP_PEAKS]), any(hits)
 
 
 def score_cohort(
@@ -67,7 +75,7 @@ def score_cohort(
             )
             continue
         peaks = [p.to_dict() for p in res.peaks]
-        dist, hit, any_hit = _localize(e, peaks)
+        dist, hit, top_hit, any_hit = _localize(e, peaks)
         branch_hits = {}
         if e.is_abnormal:
             inside = res.lungs.both
@@ -90,6 +98,7 @@ def score_cohort(
                 res.fused_score,
                 dist,
                 hit,
+                top_hit,
                 any_hit,
                 branch_hits.get("global"),
                 branch_hits.get("local"),
@@ -171,6 +180,7 @@ def metrics(outcomes: list[StudyOutcome], calib_fraction: float = 0.5, seed: int
     abn = [o for o in ok if o.label == "abnormal"]
     dists = [o.peak_distance_mm for o in abn if o.peak_distance_mm is not None]
     out["localization_hit_rate"] = float(np.mean([bool(o.peak_hit) for o in abn])) if abn else None
+    out["localization_top3_hit_rate"] = float(np.mean([bool(o.top3_peak_hit) for o in abn])) if abn else None
     out["localization_any_peak_hit_rate"] = (
         float(np.mean([bool(o.any_peak_hit) for o in abn])) if abn else None
     )

@@ -122,6 +122,7 @@ def test_evaluate_writes_metrics_roc_and_tables(model_dir, cohorts, tmp_path):
         "auc_local",
         "auc_fused",
         "localization_hit_rate",
+        "localization_top3_hit_rate",
         "localization_mean_mm",
         "localization_global_map_hit_rate",
         "localization_local_map_hit_rate",

@@ -10,6 +10,7 @@ from detector.local_fpi import (
     PatchRecipe,
     SlabUNet,
     make_sample,
+    patch_radii,
     predict_map,
     train_network,
 )
@@ -104,3 +105,22 @@ def test_model_state_round_trip_and_z_scores_against_the_normals():
 def test_fpi_spacing_must_be_a_whole_multiple_of_the_working_spacing():
     with pytest.raises(ValueError, match="fpi_spacing_mm"):
         TEST_SETTINGS.with_overrides({"fpi_spacing_mm": "6.0"})
+
+
+def test_patch_sizes_cover_every_octave_and_stay_roundish():
+    rng = np.random.default_rng(5)
+    recipe = PatchRecipe(2.0, (4.0, 40.0), body_share=0.5, shift=0.1)
+    radii = np.array([patch_radii(recipe, rng) for _ in range(4000)])  # coarse voxels
+    diam_mm = radii * 2 * 2.0
+    mean_diam = diam_mm.mean(axis=1)
+    # log-uniform: as many patches of 4-12.6 mm as of 12.6-40 mm (the octaves' geometric middle)
+    small = float((mean_diam < 12.65).mean())
+    assert 0.4 < small < 0.6, small
+    ratio = radii.max(axis=1) / radii.min(axis=1)
+    assert float(ratio.max()) <= 1.5 / 0.67 + 1e-6  # never a sheet or a needle
+    assert float(diam_mm.min()) >= 3.0 - 1e-6  # a patch is at least 1.5 coarse voxels across
+
+
+def test_a_patch_range_must_start_above_zero():
+    with pytest.raises(ValueError, match="fpi_patch_mm"):
+        TEST_SETTINGS.with_overrides({"fpi_patch_mm": "0,10"})
