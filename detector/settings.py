@@ -97,8 +97,8 @@ class ModelSettings:
     fpi_steps: int = 6000  # Adam steps, cosine schedule (about 10 minutes on 2 cores)
     fpi_batch: int = 16
     fpi_lr: float = 1e-3
-    # training anomalies: ellipsoids of another normal scan, axes drawn in this range (mm) ...
-    fpi_patch_mm: tuple[float, float] = (4.0, 40.0)  # patch diameters, log-uniform in this range
+    # training anomalies: ellipsoids of another normal scan, diameters in this range (mm) ...
+    fpi_patch_mm: tuple[float, float] = (4.0, 40.0)  # ... drawn log-uniformly, axes x 0.67-1.5
     fpi_body_share: float = 0.5  # ... taken from any body tissue (else from lung) this often
     fpi_intensity_shift: float = 0.1  # ... shifted by up to this (input units: 0.1 = 100 HU)
 
