@@ -17,11 +17,17 @@ from rest_framework.test import APIClient
 from tests.webapp.factories import CohortFactory, CohortMemberFactory, UserFactory, study_in_cohort
 from webapp.accounts import roles
 
+_DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+
 
 @pytest.fixture(autouse=True)
-def _isolated_media_and_cache(settings, tmp_path: Path) -> None:
+def _isolated_media_and_cache(request, settings, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
-    cache.clear()
+    # The cache (sign-in counters, throttles) is a database table: a test that uses the database
+    # starts with it empty (transactional tests would otherwise inherit the last one's counters).
+    if request.node.get_closest_marker("django_db") or _DB_FIXTURES & set(request.fixturenames):
+        request.getfixturevalue("_django_db_helper")
+        cache.clear()
 
 
 @dataclass

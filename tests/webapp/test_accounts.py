@@ -49,7 +49,8 @@ def test_create_demo_users_with_password_from_env(monkeypatch, client):
         user = Group.objects.get(name=role).user_set.get(username=role)
         assert user_role(user) == role and user.check_password("demo-secret-42")
     assert Group.objects.get(name="admin").user_set.get().is_staff
-    assert client.login(username="coordinator", password="demo-secret-42")
+    signed_in = client.post("/accounts/login/", {"username": "coordinator", "password": "demo-secret-42"})
+    assert signed_in.status_code == 302 and "_auth_user_id" in client.session
 
 
 def test_create_demo_users_prints_a_generated_password_and_keeps_existing_ones(monkeypatch, capsys):

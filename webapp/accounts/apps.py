@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and audit"
 
     def ready(self) -> None:
-        from webapp.accounts import signals  # noqa: F401  (login/logout audit receivers)
+        from webapp.accounts import lockout, signals  # noqa: F401  (audit receivers)
         from webapp.accounts.services import sync_roles_after_migrate
 
         # After every migrate (and every test-database flush) the role groups are brought back

@@ -7,8 +7,10 @@ class TokenRequestSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=128, style={"input_type": "password"}, trim_whitespace=False)
 
     def validate(self, attrs: dict) -> dict:
+        request = self.context.get("request")
+        # The lockout (django-axes) marks Django's own request, which the middleware then reads.
         user = authenticate(
-            self.context.get("request"), username=attrs["username"], password=attrs["password"]
+            getattr(request, "_request", request), username=attrs["username"], password=attrs["password"]
         )
         if user is None or not user.is_active:
             raise serializers.ValidationError(
