@@ -6,6 +6,7 @@ Saved as one directory: ``model.pt`` (tensors) and ``model.json`` (the same meta
 from __future__ import annotations
 
 import json
+import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,8 @@ class FusionModel:
             **self.meta,
         }
         blob = {
-            "meta": meta,
+            # plain data only (the JSON file's content), so the file loads with weights_only
+            "meta": json.loads(json.dumps(meta, default=str)),
             "global": self.global_model.state(),
             "local": self.local_model.state(),
         }
@@ -73,7 +75,15 @@ class FusionModel:
         path = path / "model.pt" if path.is_dir() else path
         if not path.is_file():
             raise FileNotFoundError(f"no model at {model_dir} (expected a directory with model.pt)")
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            # Tensors and plain data only: a pickle of anything else would run code on loading.
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise ValueError(
+                f"{path}: refused: the file holds Python objects besides tensors and plain data, and "
+                "loading them could run code; only weights-only model files are read (a model saved "
+                "by this detector's train is one)"
+            ) from None
         meta = blob["meta"]
         if meta.get("format_version") != FORMAT_VERSION:
             raise ValueError(

@@ -1,5 +1,7 @@
 """Model settings: validated on construction, refused when unknown, exact through JSON and model files."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -107,7 +109,7 @@ def saved_model(tmp_path_factory):
 
 
 def _with_settings(saved, tmp_path, **changes):
-    blob = torch.load(saved / "model.pt", map_location="cpu", weights_only=False)
+    blob = torch.load(saved / "model.pt", map_location="cpu", weights_only=True)
     blob["meta"]["settings"].update(changes)
     out = tmp_path / "edited"
     out.mkdir()
@@ -117,6 +119,28 @@ def _with_settings(saved, tmp_path, **changes):
 
 def test_saved_model_loads_with_its_settings(saved_model):
     assert FusionModel.load(saved_model, "cpu").settings == TEST_SETTINGS
+
+
+class _RunsCodeWhenUnpickled:
+    """What an attacker who can write a model file plants: unpickling it calls Path.touch."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_model_file_that_would_run_code_is_refused_before_anything_runs(saved_model, tmp_path):
+    blob = torch.load(saved_model / "model.pt", map_location="cpu", weights_only=True)
+    marker = tmp_path / "code-ran"
+    blob["global"]["payload"] = _RunsCodeWhenUnpickled(marker)
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    torch.save(blob, evil / "model.pt")
+    with pytest.raises(ValueError, match="refused: the file holds Python objects besides tensors"):
+        FusionModel.load(evil, "cpu")
+    assert not marker.exists()
 
 
 def test_model_with_an_unknown_setting_is_refused_naming_the_file(saved_model, tmp_path):

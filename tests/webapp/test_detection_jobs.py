@@ -580,6 +580,33 @@ def test_import_through_the_api_only_from_the_import_root(world, api, tiny_model
     assert ModelVersion.objects.count() == 1
 
 
+class _RunsCodeWhenUnpickled:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_importing_a_model_file_that_would_run_code_is_refused(
+    world, api, tiny_model_dir, settings, tmp_path
+):
+    """Whoever can write under MODEL_IMPORT_ROOT must not run code in the web process (issue 12, 10)."""
+    import torch
+
+    settings.MODEL_IMPORT_ROOT = tmp_path / "imports"
+    evil = settings.MODEL_IMPORT_ROOT / "evil"
+    evil.mkdir(parents=True)
+    (evil / "model.json").write_text((tiny_model_dir / "model.json").read_text())
+    blob = torch.load(tiny_model_dir / "model.pt", map_location="cpu", weights_only=True)
+    marker = tmp_path / "code-ran"
+    blob["meta"]["payload"] = _RunsCodeWhenUnpickled(marker)
+    torch.save(blob, evil / "model.pt")
+    r = api(world.admin).post("/api/model-versions/import/", {"directory": "evil", "name": "evil"})
+    assert r.status_code == 400 and "refused" in r.json()["directory"][0], r.content
+    assert not marker.exists() and not ModelVersion.objects.exists()
+
+
 def test_import_model_command_and_activation(world, api, tiny_model_dir, capsys):
     call_command("import_model", str(tiny_model_dir), "--name", "cmd-1")
     call_command("import_model", str(tiny_model_dir), "--name", "cmd-2", "--activate")
