@@ -20,6 +20,11 @@ class AuditEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # Tamper evidence (webapp/accounts/chain.py): rows form one hash chain in ``seq`` order; each
+    # row's hash covers its content and the previous row's hash.
+    seq = models.BigIntegerField(unique=True, null=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -28,3 +33,10 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         target = f" {self.object_type}:{self.object_id}" if self.object_type else ""
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username or '-'} {self.action}{target}"
+
+
+class AuditChainHead(models.Model):
+    """The chain's last link (one row): locked by each writer, so links are made one at a time."""
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, blank=True)

@@ -14,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, P
 from django.db import models, transaction
 from rest_framework.authtoken.models import Token
 
-from webapp.accounts import roles
+from webapp.accounts import chain, roles
 from webapp.accounts.context import current_request_context
 from webapp.accounts.models import AuditEvent
 
@@ -39,7 +39,7 @@ def audit(
         ctx = current_request_context()
         ip_address = ctx.ip_address if ctx else None
     user = actor if actor is not None and actor.is_authenticated else None
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         actor=user,
         actor_username=user.get_username() if user else "",
         action=action,
@@ -48,6 +48,10 @@ def audit(
         ip_address=ip_address,
         details=details or {},
     )
+    with transaction.atomic():
+        chain.link(event)
+        event.save(force_insert=True)
+    return event
 
 
 def user_role(user: UserLike) -> str:
