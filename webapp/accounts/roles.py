@@ -36,10 +36,18 @@ _COORDINATE = {
 }
 
 # Admins hold every permission of these apps (user management included) ...
-ADMIN_APPS = ("auth", "authtoken", "accounts", "studies", "cohorts", "detection", "worklists")
+# (not authtoken: API tokens are credentials, and nobody sees another user's)
+ADMIN_APPS = ("auth", "accounts", "studies", "cohorts", "detection", "worklists")
 # ... except rewriting history: audit rows and reads are append-only for everyone (a read is
-# corrected by an amendment, a new version).
+# corrected by an amendment, a new version); and except the roles themselves: the groups'
+# permissions are this file's, so an admin cannot widen a role (or their own) in the admin site.
 ADMIN_EXCLUDED = {
+    "auth.add_group",
+    "auth.change_group",
+    "auth.delete_group",
+    "auth.add_permission",
+    "auth.change_permission",
+    "auth.delete_permission",
     "accounts.add_auditevent",
     "accounts.change_auditevent",
     "accounts.delete_auditevent",

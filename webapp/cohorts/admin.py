@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from webapp.accounts.admin_audit import AuditedModelAdmin
 from webapp.cohorts.models import Cohort, CohortLabel, CohortMember, CohortStudy
 
 
@@ -11,7 +12,7 @@ class CohortMemberInline(admin.TabularInline):
 
 
 @admin.register(Cohort)
-class CohortAdmin(admin.ModelAdmin):
+class CohortAdmin(AuditedModelAdmin):
     list_display = ("name", "purpose", "created_by", "created_at")
     list_filter = ("purpose",)
     search_fields = ("name",)
@@ -20,13 +21,13 @@ class CohortAdmin(admin.ModelAdmin):
 
 
 @admin.register(CohortStudy)
-class CohortStudyAdmin(admin.ModelAdmin):
+class CohortStudyAdmin(AuditedModelAdmin):
     list_display = ("cohort", "study", "added_by", "added_at")
     raw_id_fields = ("cohort", "study", "added_by")
 
 
 @admin.register(CohortLabel)
-class CohortLabelAdmin(admin.ModelAdmin):
+class CohortLabelAdmin(AuditedModelAdmin):
     list_display = ("cohort", "study_instance_uid", "label", "lesion_type", "lesion_diameter_mm")
     list_filter = ("label",)
     raw_id_fields = ("cohort",)

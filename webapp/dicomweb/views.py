@@ -11,6 +11,7 @@ import logging
 import re
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import parse_etags
@@ -69,7 +70,7 @@ class DicomWebView(APIView):
             exc = exceptions.NotFound("No such study, series or instance among the studies you can see.")
         elif isinstance(exc, query.QueryError):
             exc = exceptions.ParseError(str(exc))
-        elif isinstance(exc, files.UnreadableInstance):
+        elif isinstance(exc, files.UnreadableInstance | SuspiciousFileOperation):
             log.error("DICOMweb: stored file unreadable: %s", exc)
             exc = StoredFileUnreadable()
         return super().handle_exception(exc)

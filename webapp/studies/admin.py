@@ -1,31 +1,34 @@
 from django.contrib import admin
 
+from webapp.accounts.admin_audit import AuditedModelAdmin, ReadOnlyAuditedAdmin
 from webapp.studies.models import Instance, Patient, Series, Study
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(AuditedModelAdmin):
     list_display = ("patient_id", "issuer_of_patient_id", "patient_name", "birth_date", "sex")
     search_fields = ("patient_id", "patient_name")
 
 
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(AuditedModelAdmin):
     list_display = ("study_instance_uid", "patient", "study_date", "study_description", "created_at")
     search_fields = ("study_instance_uid", "patient__patient_id", "accession_number")
     list_select_related = ("patient",)
     raw_id_fields = ("patient",)
 
 
+# Series and instances are what the stored files say (ingest writes them): shown, not edited;
+# an instance's file path above all (it decides which file the site serves).
 @admin.register(Series)
-class SeriesAdmin(admin.ModelAdmin):
+class SeriesAdmin(ReadOnlyAuditedAdmin):
     list_display = ("series_instance_uid", "study", "modality", "series_number", "series_description")
     search_fields = ("series_instance_uid", "study__study_instance_uid")
     raw_id_fields = ("study",)
 
 
 @admin.register(Instance)
-class InstanceAdmin(admin.ModelAdmin):
+class InstanceAdmin(ReadOnlyAuditedAdmin):
     list_display = ("sop_instance_uid", "series", "instance_number", "rows", "columns", "file_size")
     search_fields = ("sop_instance_uid",)
     raw_id_fields = ("series",)

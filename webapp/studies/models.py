@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.db import models
 
 UID_MAX_LENGTH = 64  # DICOM PS3.5 9.1
@@ -96,7 +97,13 @@ class Instance(models.Model):
 
     @property
     def absolute_path(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / self.file_path
+        """The stored file, checked on every use to lie under MEDIA_ROOT: a row edited to point
+        elsewhere (``../../etc/...``) must never make the site serve a server file."""
+        root = Path(settings.MEDIA_ROOT).resolve()
+        path = (root / self.file_path).resolve()
+        if not path.is_relative_to(root):
+            raise SuspiciousFileOperation(f"instance {self.pk}: its stored file path leaves the media folder")
+        return path
 
 
 def series_relative_folder(study_instance_uid: str, series_instance_uid: str) -> Path:

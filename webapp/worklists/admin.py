@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from webapp.accounts.admin_audit import AuditedModelAdmin
 from webapp.worklists.models import ItemProgress, Read, Worklist, WorklistAssignment, WorklistItem
 
 
@@ -10,7 +11,7 @@ class AssignmentInline(admin.TabularInline):
 
 
 @admin.register(Worklist)
-class WorklistAdmin(admin.ModelAdmin):
+class WorklistAdmin(AuditedModelAdmin):
     list_display = ("name", "cohort", "model_version", "created_by", "created_at")
     search_fields = ("name",)
     raw_id_fields = ("cohort", "model_version", "created_by")
@@ -18,20 +19,20 @@ class WorklistAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorklistItem)
-class WorklistItemAdmin(admin.ModelAdmin):
+class WorklistItemAdmin(AuditedModelAdmin):
     list_display = ("id", "worklist", "study", "fused_score")
     raw_id_fields = ("worklist", "study", "result")
 
 
 @admin.register(ItemProgress)
-class ItemProgressAdmin(admin.ModelAdmin):
+class ItemProgressAdmin(AuditedModelAdmin):
     list_display = ("item", "reader", "status", "first_opened_at", "read_at")
     list_filter = ("status",)
     raw_id_fields = ("item", "reader")
 
 
 @admin.register(Read)
-class ReadAdmin(admin.ModelAdmin):
+class ReadAdmin(AuditedModelAdmin):
     """Reads are evidence: shown, never edited here (a correction is an amendment by its reader)."""
 
     list_display = ("id", "item", "reader", "version", "is_current", "verdict", "fused_score", "created_at")
