@@ -67,7 +67,7 @@ def populate(n_studies: int) -> tuple[int, str]:
     worklist id and the radiologist's API token."""
     from django.contrib.auth import get_user_model
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
 
     from webapp.accounts import roles
     from webapp.accounts.services import set_role
@@ -169,8 +169,8 @@ def populate(n_studies: int) -> tuple[int, str]:
     worklist = worklist_services.build_worklist(
         coordinator, cohort, name="Load triage", readers=[radiologist.get_username()]
     )
-    token, _ = Token.objects.get_or_create(user=radiologist)
-    return worklist.pk, token.key
+    _, token = AuthToken.objects.create(user=radiologist)
+    return worklist.pk, token
 
 
 def free_port() -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from tests.webapp.factories import PatientFactory, UserFactory
 from tests.webapp.test_dicomweb import FRAME_ACCEPT, ct, first_instance, urls  # noqa: F401  (ct: fixture)
@@ -24,13 +24,17 @@ def admin_client(client, world):
 
 
 def test_no_admin_page_shows_an_api_token(admin_client, world):
-    key = Token.objects.create(user=world.radiologist).key
+    instance, key = AuthToken.objects.create(user=world.radiologist)
     assert admin_client.get("/admin/authtoken/tokenproxy/").status_code == 404
-    assert admin_client.get("/admin/authtoken/token/").status_code == 404
+    assert admin_client.get("/admin/knox/authtoken/").status_code == 404
     for page in ("/admin/", f"/admin/auth/user/{world.radiologist.pk}/change/", "/admin/auth/user/"):
         r = admin_client.get(page)
-        assert r.status_code == 200 and key.encode() not in r.content
-    assert not any(p.startswith("authtoken.") for p in world.admin.get_all_permissions())
+        assert (
+            r.status_code == 200
+            and key.encode() not in r.content
+            and instance.digest.encode() not in r.content
+        )
+    assert not any(p.startswith(("authtoken.", "knox.")) for p in world.admin.get_all_permissions())
 
 
 def _user_form(user, **fields) -> dict:

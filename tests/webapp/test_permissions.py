@@ -43,6 +43,23 @@ def _stow():
 # {role: status})
 CASES = [
     ("token", "post", "/api/auth/token/", None, "json", dict.fromkeys(ROLES, 200)),
+    # every signed-in user revokes their own tokens (the API clients here sign in with one)
+    (
+        "token-revoke",
+        "post",
+        "/api/auth/token/revoke/",
+        None,
+        "json",
+        {**dict.fromkeys(ROLES, 200), "anonymous": 401},
+    ),
+    (
+        "token-revoke-all",
+        "post",
+        "/api/auth/token/revoke-all/",
+        None,
+        "json",
+        {**dict.fromkeys(ROLES, 200), "anonymous": 401},
+    ),
     (
         "api-root",
         "get",

@@ -4,16 +4,17 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group
 from django.http import HttpRequest
-from rest_framework.authtoken.models import TokenProxy
+from knox.models import AuthToken
 
 from webapp.accounts.admin_audit import AuditedModelAdmin
 from webapp.accounts.models import AuditEvent
 
 User = get_user_model()
 
-# API tokens are credentials: no page lists them (an admin could otherwise act as anyone).
-if admin.site.is_registered(TokenProxy):
-    admin.site.unregister(TokenProxy)
+# API tokens are credentials: no page lists them, even as digests (revocation is the user's own
+# API call, sign-out or a password change).
+if admin.site.is_registered(AuthToken):
+    admin.site.unregister(AuthToken)
 
 
 @admin.register(AuditEvent)

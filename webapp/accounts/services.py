@@ -3,6 +3,7 @@ inside it (the audit row and the change commit or roll back together)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, Permission
 from django.db import models, transaction
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from webapp.accounts import chain, roles
 from webapp.accounts.context import current_request_context
@@ -174,12 +175,26 @@ def create_demo_users(
     return out, password
 
 
-def issue_token(acting_user: AbstractBaseUser) -> Token:
-    """The user's API token (created on first use)."""
+def issue_token(acting_user: AbstractBaseUser) -> tuple[str, dt.datetime | None]:
+    """A new API token for the acting user and its expiry. Only its digest is stored: the token
+    itself is shown this once."""
     with transaction.atomic():
-        token, created = Token.objects.get_or_create(user=acting_user)
-        audit(acting_user, "auth.token_issued", acting_user, details={"created": created})
-    return token
+        instance, token = AuthToken.objects.create(user=acting_user)
+        expiry = instance.expiry.isoformat() if instance.expiry else None
+        audit(acting_user, "auth.token_issued", acting_user, details={"expiry": expiry})
+    return token, instance.expiry
+
+
+def revoke_tokens(acting_user: AbstractBaseUser, reason: str, only: AuthToken | None = None) -> int:
+    """Revoke the acting user's API tokens (``only`` the one given, else all); the count revoked."""
+    with transaction.atomic():
+        tokens = AuthToken.objects.filter(user=acting_user)
+        if only is not None:
+            tokens = tokens.filter(pk=only.pk)
+        count, _ = tokens.delete()
+        if count:
+            audit(acting_user, "auth.tokens_revoked", acting_user, details={"count": count, "reason": reason})
+    return count
 
 
 def change_password(acting_user: AbstractBaseUser, new_password: str) -> None:
@@ -188,5 +203,5 @@ def change_password(acting_user: AbstractBaseUser, new_password: str) -> None:
         acting_user.set_password(new_password)
         acting_user.save(update_fields=["password"])
         # A changed password invalidates API tokens too, like it invalidates other sessions.
-        Token.objects.filter(user=acting_user).delete()
+        AuthToken.objects.filter(user=acting_user).delete()
         audit(acting_user, "auth.password_changed", acting_user)

@@ -8,7 +8,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from webapp.accounts.middleware import client_ip
-from webapp.accounts.services import audit
+from webapp.accounts.services import audit, revoke_tokens
 
 
 def _ip(request: Any) -> str | None:
@@ -24,6 +24,8 @@ def audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 def audit_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None:
         audit(user, "auth.logout", user, ip_address=_ip(request))
+        # Signing out ends the user's API tokens too (a script's token does not outlive it).
+        revoke_tokens(user, reason="logout")
 
 
 @receiver(user_login_failed, dispatch_uid="accounts.audit_login_failed")

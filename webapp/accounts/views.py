@@ -7,14 +7,16 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import reverse_lazy
 from drf_spectacular.utils import extend_schema
+from knox.models import AuthToken
 from rest_framework import permissions
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from webapp.accounts import services
-from webapp.accounts.serializers import TokenRequestSerializer, TokenResponseSerializer
+from webapp.accounts.serializers import RevokedSerializer, TokenRequestSerializer, TokenResponseSerializer
 
 
 class LoginView(auth_views.LoginView):
@@ -53,5 +55,23 @@ class ObtainTokenView(APIView):
     def post(self, request: Request) -> Response:
         serializer = TokenRequestSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        token = services.issue_token(serializer.validated_data["user"])
-        return Response({"token": token.key})
+        token, expiry = services.issue_token(serializer.validated_data["user"])
+        return Response({"token": token, "expiry": expiry})
+
+
+class RevokeTokenView(APIView):
+    """Revoke the API token this request is signed with."""
+
+    @extend_schema(request=None, responses={200: RevokedSerializer}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        if not isinstance(request.auth, AuthToken):
+            raise ValidationError({"detail": "this request is not signed with an API token; use revoke-all"})
+        return Response({"revoked": services.revoke_tokens(request.user, "revoked", only=request.auth)})
+
+
+class RevokeAllTokensView(APIView):
+    """Revoke every API token of the signed-in user."""
+
+    @extend_schema(request=None, responses={200: RevokedSerializer}, tags=["auth"])
+    def post(self, request: Request) -> Response:
+        return Response({"revoked": services.revoke_tokens(request.user, "revoked all")})

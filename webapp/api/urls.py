@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
-from webapp.accounts.views import ObtainTokenView
+from webapp.accounts.views import ObtainTokenView, RevokeAllTokensView, RevokeTokenView
 from webapp.cohorts.views import CohortViewSet
 from webapp.detection import views as detection
 from webapp.studies.views import StudyViewSet
@@ -25,6 +25,8 @@ _public = {"permission_classes": [AllowAny], "authentication_classes": []}
 
 urlpatterns = [
     path("auth/token/", ObtainTokenView.as_view(), name="api-token"),
+    path("auth/token/revoke/", RevokeTokenView.as_view(), name="api-token-revoke"),
+    path("auth/token/revoke-all/", RevokeAllTokensView.as_view(), name="api-token-revoke-all"),
     path("schema/", SpectacularAPIView.as_view(**_public), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", **_public), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema", **_public), name="api-redoc"),
