@@ -15,6 +15,9 @@ if [ "${1:-}" = "detector" ]; then
 fi
 scripts/build-frontend.sh   # the viewer's Cornerstone3D bundle (npm ci + vite build; skipped when unchanged)
 PORT=${PORT:-8000}
+# The demo's admin signs in with the password alone, so a newcomer needs no authenticator app;
+# a real site keeps the default (two-factor sign-in required for admins: docs/security.md).
+export TWO_FACTOR_FOR_ADMINS="${TWO_FACTOR_FOR_ADMINS:-0}"
 LOGS="${FUSIONSCREEN_VAR_DIR:-var}/demo-web"
 mkdir -p "$LOGS"
 .venv/bin/python manage.py migrate --noinput

@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "knox",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -69,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "webapp.accounts.two_factor.TwoFactorMiddleware",
     "webapp.accounts.middleware.SessionRefreshMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -158,6 +163,11 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "webapp.accounts.middleware.client_ip"
 AXES_LOCKOUT_CALLABLE = "webapp.accounts.lockout.lockout_response"
 AXES_ENABLE_ADMIN = False  # the cache handler keeps no rows to show
+
+# Second factor (django-otp, TOTP + recovery codes): required for the admin role unless this is
+# off (the demo turns it off), and for anyone who set it up; optional for the other roles.
+TWO_FACTOR_FOR_ADMINS = env_bool("TWO_FACTOR_FOR_ADMINS", True)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "FusionScreen")
 
 # --- shared cache ---------------------------------------------------------------------------
 # Sign-in failure counters and API throttles must be shared by every web process: the database

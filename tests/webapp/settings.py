@@ -25,3 +25,4 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1000/min
 # developer) would otherwise create and drop the same test_* database under each other.
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405
+TWO_FACTOR_FOR_ADMINS = False  # on in the tests of the second factor (test_two_factor.py)

@@ -78,6 +78,14 @@ CASES = [
     ("password", "get", "/accounts/password/", None, ALL),
     ("password-post", "post", "/accounts/password/", {}, ALL),  # an incomplete form is shown again
     ("password-done", "get", "/accounts/password/done/", None, ALL),
+    # The second factor: each user's own (none is set up here; a wrong code re-shows the form).
+    ("2fa", "get", "/accounts/2fa/", None, ALL),
+    ("2fa-setup", "get", "/accounts/2fa/setup/", None, ALL),
+    ("2fa-setup-post", "post", "/accounts/2fa/setup/", {"code": "1"}, ALL),
+    ("2fa-verify", "get", "/accounts/2fa/verify/", None, ALL),
+    ("2fa-verify-post", "post", "/accounts/2fa/verify/", {"code": "1"}, ALL),
+    ("2fa-recovery", "post", "/accounts/2fa/recovery-codes/", {}, _t(302, 302, 302, 302, 302)),
+    ("2fa-disable", "post", "/accounts/2fa/disable/", {}, _t(302, 302, 302, 302, 302)),
     # The viewer: a study of the user's cohorts, where its detection stands, a worklist item.
     ("viewer-A", "get", "/viewer/studies/{study_A}/", None, ALL),
     ("viewer-B", "get", "/viewer/studies/{study_B}/", None, _t(404, 404, 404, 200)),
