@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "webapp.accounts.two_factor.TwoFactorMiddleware",
+    # Before anything reads a body (the CSRF check parses forms): large bodies only for uploads.
+    "webapp.studies.body_limits.RequestBodyLimitMiddleware",
     "webapp.accounts.middleware.SessionRefreshMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -223,8 +225,21 @@ MEDIA_URL = "media/"
 # Uploads can be gigabytes: keep them on the data disk, not in a small /tmp.
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or str(VAR_DIR / "tmp" / "uploads")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
-# Every uploaded part is streamed to a temporary file in chunks, with the limits below.
-FILE_UPLOAD_HANDLERS = ["webapp.studies.uploads.LimitedTemporaryFileUploadHandler"]
+# Request bodies (webapp/studies/body_limits.py): at most REQUEST_MAX_BYTES, kept in memory,
+# except on these upload views for a signed-in user, where every part streams to a temporary
+# file in chunks, with the ingest limits below.
+REQUEST_MAX_BYTES = env_bytes("REQUEST_MAX_BYTES", 2560 * 1024)
+LARGE_UPLOAD_VIEWS = frozenset(
+    {
+        "cohort-upload",
+        "cohort-labels",
+        "cohort_pages:upload",
+        "cohort_pages:labels",
+        "stow:studies",
+        "stow:study",
+    }
+)
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
 # A browser folder upload sends one part per slice; Django's default of 100 is too low for CT.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("UPLOAD_MAX_FILES", 5000)
 

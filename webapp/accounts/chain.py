@@ -14,8 +14,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from django.db import transaction
-
 from webapp.accounts.models import AuditChainHead, AuditEvent
 
 GENESIS = "0" * 64
@@ -49,16 +47,16 @@ def _head() -> AuditChainHead:
 
 
 def link(event: AuditEvent) -> None:
-    """Give an unsaved event its place in the chain (the caller saves it in this transaction)."""
+    """Give an unsaved event its place in the chain; the caller holds a transaction and saves the
+    event in it."""
     # stored as the database will give it back (the field normalises IPv6 spellings)
     event.ip_address = AuditEvent._meta.get_field("ip_address").get_prep_value(event.ip_address) or None
-    with transaction.atomic():
-        head = _head()
-        event.seq = head.seq + 1
-        event.prev_hash = head.hash or GENESIS
-        event.hash = row_hash(event, event.seq, event.prev_hash)
-        head.seq, head.hash = event.seq, event.hash
-        head.save(update_fields=["seq", "hash"])
+    head = _head()  # locked until the caller's transaction ends
+    event.seq = head.seq + 1
+    event.prev_hash = head.hash or GENESIS
+    event.hash = row_hash(event, event.seq, event.prev_hash)
+    head.seq, head.hash = event.seq, event.hash
+    head.save(update_fields=["seq", "hash"])
 
 
 @dataclass(frozen=True)
