@@ -395,6 +395,8 @@ MODEL_IMPORT_ROOT = Path(env_str("MODEL_IMPORT_ROOT", str(VAR_DIR / "model-impor
 # --- DICOMweb and the viewer ----------------------------------------------------------------
 # QIDO-RS answers at most this many matches per request (clients page with offset).
 DICOMWEB_MAX_RESULTS = env_int("DICOMWEB_MAX_RESULTS", 10000)
+# WADO-RS frames: distinct frame numbers, at most this many per request, streamed part by part.
+DICOMWEB_MAX_FRAMES_PER_REQUEST = env_int("DICOMWEB_MAX_FRAMES_PER_REQUEST", 512)
 # How long a browser may reuse a frame without asking again (a SOP instance never changes; after
 # this the ETag revalidates it, which re-checks access).
 DICOMWEB_FRAME_MAX_AGE = env_int("DICOMWEB_FRAME_MAX_AGE", 3600)

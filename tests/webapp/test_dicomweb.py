@@ -266,7 +266,7 @@ def test_frame_is_the_uncompressed_pixel_data_in_a_multipart_body(world, ct, api
     r = api(world.radiologist).get(urls(ours)["frames"], HTTP_ACCEPT=FRAME_ACCEPT)
     assert r.status_code == 200
     assert r["Content-Type"].startswith('multipart/related; type="application/octet-stream"; boundary=')
-    [(part_type, pixels)] = parse_multipart(r["Content-Type"], r.content)
+    [(part_type, pixels)] = parse_multipart(r["Content-Type"], b"".join(r.streaming_content))
     assert part_type == f"application/octet-stream; transfer-syntax={EXPLICIT_LE}"
     assert pixels == expected_pixels(instance.absolute_path)
     assert len(pixels) == instance.rows * instance.columns * 2
@@ -317,6 +317,20 @@ def test_frame_media_types_and_frame_numbers(world, ct, api):
     assert client.get(frames[:-1] + "1,x").status_code == 400
 
 
+def test_frame_lists_are_distinct_and_bounded(world, ct, api, settings):
+    """A URL of 1,1,1,... once returned 1500 copies built in memory (issue 12, finding 9)."""
+    ours, _ = ct
+    client = api(world.radiologist)
+    base = urls(ours)["frames"][:-1]
+    repeated = client.get(base + ",".join(["1"] * 1500), HTTP_ACCEPT=FRAME_ACCEPT)
+    assert repeated.status_code == 400 and "once" in repeated.json()["detail"]
+    settings.DICOMWEB_MAX_FRAMES_PER_REQUEST = 3
+    many = client.get(base + "1,2,3,4", HTTP_ACCEPT=FRAME_ACCEPT)
+    assert many.status_code == 400 and "at most 3 frames" in many.json()["detail"]
+    one = client.get(base + "1", HTTP_ACCEPT=FRAME_ACCEPT)
+    assert one.status_code == 200 and one.streaming  # multipart frames are streamed
+
+
 def test_compressed_instances_are_served_decoded(world, api, phantoms, tmp_path):
     """An RLE Lossless copy of a phantom slice: the frame comes back as plain pixels."""
     source = phantoms.files(2)[5]
@@ -333,7 +347,7 @@ def test_compressed_instances_are_served_decoded(world, api, phantoms, tmp_path)
     base = f"/dicomweb/studies/{study.study_instance_uid}/series/{se}/instances/{sop}"
     r = api(world.radiologist).get(f"{base}/frames/1", HTTP_ACCEPT=FRAME_ACCEPT)
     assert r.status_code == 200
-    [(_, pixels)] = parse_multipart(r["Content-Type"], r.content)
+    [(_, pixels)] = parse_multipart(r["Content-Type"], b"".join(r.streaming_content))
     assert pixels == expected_pixels(source)
     [meta] = json.loads(api(world.radiologist).get(f"{base}/metadata").content)
     assert meta["00020010"]["Value"] == [EXPLICIT_LE]  # what the frames are served as

@@ -8,6 +8,7 @@ codec for our data. The metadata says so in TransferSyntaxUID (0002,0010).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +70,9 @@ def frame_length(rows: int, columns: int, samples: int, bits_allocated: int) -> 
     return rows * columns * samples * bits_allocated // 8
 
 
-def read_frames(path: Path, numbers: list[int]) -> list[bytes]:
-    """Frames ``numbers`` (1-based) as uncompressed little-endian pixel bytes, one per frame."""
+def iter_frames(path: Path, numbers: list[int]) -> Iterator[bytes]:
+    """Frames ``numbers`` (1-based) as uncompressed little-endian pixel bytes, read one at a time
+    as the response is sent (the header is read and the frames' extent checked before the first)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -78,10 +80,13 @@ def read_frames(path: Path, numbers: list[int]) -> list[bytes]:
             ds = pydicom.dcmread(path, defer_size=1024)
         tsyntax = UID(ds.file_meta.get("TransferSyntaxUID", ExplicitVRLittleEndian))
         if tsyntax.is_encapsulated:
-            return [_decoded_frame(path, ds, n) for n in numbers]
+            for n in numbers:
+                yield _decoded_frame(path, ds, n)
+            return
         rows, columns = int(ds.Rows), int(ds.Columns)
         samples, bits = int(ds.get("SamplesPerPixel", 1)), int(ds.BitsAllocated)
         size = frame_length(rows, columns, samples, bits)
+        swap = np.dtype(f">u{bits // 8}") if tsyntax == ExplicitVRBigEndian and bits > 8 else None
         elem = ds.get_item("PixelData", keep_deferred=True)
         offset = getattr(elem, "value_tell", None)
         if (
@@ -89,28 +94,30 @@ def read_frames(path: Path, numbers: list[int]) -> list[bytes]:
             and offset is not None
             and tsyntax != DeflatedExplicitVRLittleEndian
         ):
-            frames = []
+            if offset + max(numbers) * size > path.stat().st_size:
+                raise UnreadableInstance(f"{path.name}: pixel data is shorter than its frames")
             with path.open("rb") as f:
                 for n in numbers:
                     f.seek(offset + (n - 1) * size)
-                    frames.append(f.read(size))
-        else:
-            data = ds.PixelData
-            frames = [data[(n - 1) * size : n * size] for n in numbers]
-        if any(len(frame) != size for frame in frames):
+                    yield _little_endian(f.read(size), swap)
+            return
+        data = ds.PixelData  # deflated files: inflated whole (their size was bounded at ingest)
+        if len(data) < max(numbers) * size:
             raise UnreadableInstance(f"{path.name}: pixel data is shorter than its frames")
-        if tsyntax == ExplicitVRBigEndian and bits > 8:
-            dtype = np.dtype(f">u{bits // 8}")
-            frames = [
-                np.frombuffer(frame, dtype).astype(dtype.newbyteorder("<")).tobytes() for frame in frames
-            ]
-        return frames
+        for n in numbers:
+            yield _little_endian(data[(n - 1) * size : n * size], swap)
     except UnreadableInstance:
         raise
     except (OSError, EOFError) as e:
         raise UnreadableInstance(f"{path.name}: {e}") from None
     except Exception as e:  # decoders raise many types on damaged data
         raise UnreadableInstance(f"{path.name}: {type(e).__name__}: {e}") from None
+
+
+def _little_endian(frame: bytes, big_endian: np.dtype | None) -> bytes:
+    if big_endian is None:
+        return frame
+    return np.frombuffer(frame, big_endian).astype(big_endian.newbyteorder("<")).tobytes()
 
 
 def _decoded_frame(path: Path, ds: Dataset, number: int) -> bytes:

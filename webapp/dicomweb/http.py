@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
@@ -87,14 +87,16 @@ def dicom_json(data: object, warnings: Iterable[str] = ()) -> HttpResponse:
     return response
 
 
-def multipart_body(parts: Iterable[bytes], part_content_type: str, boundary: str) -> bytes:
-    out = bytearray()
+def multipart_stream(parts: Iterable[bytes], part_content_type: str, boundary: str) -> Iterator[bytes]:
+    """A multipart/related body, part by part, for a streamed response."""
+    head = f"--{boundary}\r\nContent-Type: {part_content_type}\r\n\r\n".encode("ascii")
     for part in parts:
-        out += f"--{boundary}\r\nContent-Type: {part_content_type}\r\n\r\n".encode("ascii")
-        out += part
-        out += b"\r\n"
-    out += f"--{boundary}--\r\n".encode("ascii")
-    return bytes(out)
+        yield head + part + b"\r\n"
+    yield f"--{boundary}--\r\n".encode("ascii")
+
+
+def multipart_body(parts: Iterable[bytes], part_content_type: str, boundary: str) -> bytes:
+    return b"".join(multipart_stream(parts, part_content_type, boundary))
 
 
 def single_part_envelope(part_content_type: str, boundary: str) -> tuple[bytes, bytes]:

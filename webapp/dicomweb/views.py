@@ -7,6 +7,7 @@ Anonymous requests are 401, other cohorts' studies 404, a role without study acc
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 
@@ -206,6 +207,12 @@ class FramesView(DicomWebView):
                 "frames must be a comma-separated list of frame numbers, e.g. 1 or 1,2,3"
             )
         numbers = [int(n) for n in frames.split(",")]
+        if len(set(numbers)) != len(numbers):
+            raise exceptions.ParseError("each frame number may appear once in a request")
+        if len(numbers) > settings.DICOMWEB_MAX_FRAMES_PER_REQUEST:
+            raise exceptions.ParseError(
+                f"at most {settings.DICOMWEB_MAX_FRAMES_PER_REQUEST} frames per request; ask for the rest in another"
+            )
         instance = services.instance_for_frames(request.user, study, series, sop)
         if any(n < 1 or n > instance.number_of_frames for n in numbers):
             raise exceptions.NotFound(
@@ -226,15 +233,21 @@ class FramesView(DicomWebView):
         else:
             if not instance.absolute_path.is_file():
                 raise files.UnreadableInstance(f"{instance.file_path} is missing from storage")
-            pixels = files.read_frames(instance.absolute_path, numbers)
+            pixels = files.iter_frames(instance.absolute_path, numbers)
+            first = next(pixels)  # reads the header and checks the frames' extent: errors answer here
             if multipart:
                 boundary = _boundary(instance)
-                response = HttpResponse(
-                    http.multipart_body(pixels, f"{http.OCTET_STREAM}; transfer-syntax={ts}", boundary),
+                # streamed frame by frame: a long frame list is never built in memory
+                response = StreamingHttpResponse(
+                    http.multipart_stream(
+                        itertools.chain([first], pixels),
+                        f"{http.OCTET_STREAM}; transfer-syntax={ts}",
+                        boundary,
+                    ),
                     content_type=http.multipart_content_type(http.OCTET_STREAM, boundary),
                 )
             else:
-                response = HttpResponse(pixels[0], content_type=f"{http.OCTET_STREAM}; transfer-syntax={ts}")
+                response = HttpResponse(first, content_type=f"{http.OCTET_STREAM}; transfer-syntax={ts}")
         for name, value in headers.items():
             response[name] = value
         return response

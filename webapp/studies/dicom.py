@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,54 @@ def expected_pixel_bytes(rows: int, columns: int, samples: int, bits_allocated: 
     return (bits + 7) // 8
 
 
+@dataclass(frozen=True)
+class InflationLimit:
+    """How far a deflated file may inflate: never past ``max_bytes``, and above ``ratio_min_bytes``
+    never past ``max_ratio`` times its size (deflated CT data reaches 2-5x)."""
+
+    max_bytes: int = 1024**3
+    max_ratio: float = 100.0
+    ratio_min_bytes: int = 1024**2
+
+    def allowed(self, file_size: int) -> int:
+        return min(self.max_bytes, max(self.ratio_min_bytes, int(self.max_ratio * max(file_size, 1))))
+
+
+_INFLATE_CHUNK = 256 * 1024
+
+
+def _check_inflation(path: Path, file_size: int, limit: InflationLimit) -> None:
+    """Count, without keeping it, what a deflated file's data set inflates to, and refuse it past
+    the limit before pydicom inflates it whole in memory."""
+    meta = pydicom.filereader.read_file_meta_info(path)
+    if _text(meta, "TransferSyntaxUID", 64) != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+        return
+    group_length = meta.get("FileMetaInformationGroupLength")
+    if group_length is None:
+        raise Rejected("deflated file without a file meta group length: where the data set starts is unknown")
+    allowed = limit.allowed(file_size)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # DICOM deflate is raw (RFC 1951)
+    inflated = 0
+    with path.open("rb") as f:
+        f.seek(132 + 12 + int(group_length))  # preamble, DICM, the group length element itself
+        while chunk := f.read(_INFLATE_CHUNK):
+            data = chunk
+            while data:
+                try:
+                    out = inflater.decompress(data, _INFLATE_CHUNK)
+                except zlib.error as e:
+                    raise Rejected(f"corrupt deflated data set ({e})") from None
+                inflated += len(out)
+                if inflated > allowed:
+                    raise Rejected(
+                        f"deflated data set inflates past {allowed} bytes ({inflated / max(file_size, 1):.0f}x "
+                        "the file's size; a decompression bomb?): refused"
+                    )
+                data = inflater.unconsumed_tail
+                if not out and not data:
+                    break
+
+
 def _read(path: Path) -> tuple[Dataset, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -169,11 +218,14 @@ def _check_pixel_data(ds: Dataset, path: Path, file_size: int, tsyntax: str, war
         )
 
 
-def parse_instance(path: Path) -> ParsedInstance:
+def parse_instance(path: Path, inflation: InflationLimit | None = None) -> ParsedInstance:
     """Read one file's header and check it can be stored as a CT image; raise ``Rejected`` if not."""
     file_size = path.stat().st_size
     try:
+        _check_inflation(path, file_size, inflation or InflationLimit())
         ds, warn = _read(path)
+    except Rejected:
+        raise
     except InvalidDicomError:
         raise Rejected("not a DICOM file: no 'DICM' marker after the 128-byte preamble") from None
     except (EOFError, OSError) as e:

@@ -27,7 +27,7 @@ from types import TracebackType
 
 from django.conf import settings
 
-from webapp.studies.dicom import ParsedInstance, Rejected, parse_instance
+from webapp.studies.dicom import InflationLimit, ParsedInstance, Rejected, parse_instance
 from webapp.studies.models import Instance, Patient, Series, Study, series_relative_folder
 from webapp.studies.staging import Limits, StagedFile, Stager, UploadLike
 
@@ -78,6 +78,9 @@ class IngestBatch:
     def __init__(self, uploads: Iterable[UploadLike], *, limits: Limits | None = None) -> None:
         self.uploads = list(uploads)
         self.limits = limits or Limits.from_settings()
+        self.inflation = InflationLimit(
+            self.limits.max_instance_bytes, self.limits.zip_max_ratio, self.limits.zip_ratio_min_bytes
+        )
         self.media_root = Path(settings.MEDIA_ROOT)
         self.token = uuid.uuid4().hex[:12]
         self.staging = self.media_root / ".staging" / self.token
@@ -106,8 +109,7 @@ class IngestBatch:
             self.discard_placed()
         self._remove_staging()
 
-    @staticmethod
-    def _parse(staged: StagedFile) -> _Item:
+    def _parse(self, staged: StagedFile) -> _Item:
         item = _Item(staged)
         if staged.rejected:
             item.verdict = FileVerdict(staged.name, REJECTED, staged.rejected)
@@ -117,7 +119,7 @@ class IngestBatch:
             with staged.path.open("rb") as f:
                 if f.read(4) == b"PK\x03\x04":
                     raise Rejected("a zip inside a zip is not opened: upload the inner archive on its own")
-            item.parsed = parse_instance(staged.path)
+            item.parsed = parse_instance(staged.path, self.inflation)
         except Rejected as e:
             item.verdict = FileVerdict(staged.name, REJECTED, str(e))
         return item

@@ -73,9 +73,15 @@ class _ArchiveRefused(Exception):
 
 @dataclass
 class Stager:
+    """Stages one request's uploads; the zip expansion budget is the whole request's."""
+
     folder: Path
     limits: Limits
     _counter: int = field(default=0)
+    _zip_bytes_left: int = field(default=-1)
+
+    def __post_init__(self) -> None:
+        self._zip_bytes_left = self.limits.zip_max_uncompressed_bytes
 
     def _next_path(self) -> Path:
         self._counter += 1
@@ -131,11 +137,14 @@ class Stager:
             with archive:
                 entries = [info for info in archive.infolist() if not info.is_dir()]
                 self._check_archive(entries)
-                budget = [self.limits.zip_max_uncompressed_bytes]
-                for info in entries:
-                    staged.append(
-                        self._stage_entry(archive, info, f"{name}/{display_name(info.filename)}", budget)
-                    )
+                budget = [self._zip_bytes_left]
+                try:
+                    for info in entries:
+                        staged.append(
+                            self._stage_entry(archive, info, f"{name}/{display_name(info.filename)}", budget)
+                        )
+                finally:
+                    self._zip_bytes_left = budget[0]
         except _ArchiveRefused as e:
             for item in staged:
                 if item.path is not None:
@@ -155,6 +164,11 @@ class Stager:
             raise _ArchiveRefused(
                 f"zip refused: it would expand to {format_bytes(total)}, over the "
                 f"{format_bytes(lim.zip_max_uncompressed_bytes)} limit; split it into smaller archives"
+            )
+        if total > self._zip_bytes_left:
+            raise _ArchiveRefused(
+                f"zip refused: with the archives before it, this upload would expand past the "
+                f"{format_bytes(lim.zip_max_uncompressed_bytes)} limit per upload; send it in another upload"
             )
         packed = sum(info.compress_size for info in entries)
         if total > lim.zip_ratio_min_bytes and total > lim.zip_max_ratio * max(packed, 1):
