@@ -379,14 +379,26 @@ DETECTION_MAX_ATTEMPTS = env_int("DETECTION_MAX_ATTEMPTS", 5)
 # worker: the sweep re-queues it (or fails it past DETECTION_MAX_ATTEMPTS). A stage (one study
 # scored, one training epoch) takes far less than a whole detection job may, hence the default.
 DETECTION_JOB_STALE_AFTER = env_int("DETECTION_JOB_STALE_AFTER", DETECTION_TIME_LIMIT)
+# A queued job whose message the broker never took (it was down) is sent again by the sweep once
+# it is this old.
+DETECTION_UNSENT_AFTER = env_int("DETECTION_UNSENT_AFTER", 60)
 # How often Celery beat (``celery -A webapp worker -B`` or ``celery -A webapp beat``) sweeps.
 DETECTION_SWEEP_EVERY = env_int("DETECTION_SWEEP_EVERY", 300)
+# Staging folders, upload parts and partial model folders older than this are orphans of
+# interrupted work (webapp/studies/cleanup.py); beat removes them every ORPHAN_CLEANUP_EVERY s.
+ORPHAN_MAX_AGE_S = env_int("ORPHAN_MAX_AGE_S", 24 * 3600)
+ORPHAN_CLEANUP_EVERY = env_int("ORPHAN_CLEANUP_EVERY", 3600)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {
         "task": "detection.sweep_stale_jobs",
         "schedule": DETECTION_SWEEP_EVERY,
         "options": {"queue": DETECTION_QUEUE, "expires": DETECTION_SWEEP_EVERY},
-    }
+    },
+    "cleanup-orphans": {
+        "task": "studies.cleanup_orphans",
+        "schedule": ORPHAN_CLEANUP_EVERY,
+        "options": {"queue": DETECTION_QUEUE, "expires": ORPHAN_CLEANUP_EVERY},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_DIR / "beat-schedule")
 # The API imports model directories only from under this folder (the shell command takes any path).

@@ -362,7 +362,7 @@ def test_the_sweep_requeues_a_stale_running_job_once_and_its_next_delivery_finis
     out = capsys.readouterr().out.splitlines()
     assert out == [
         f"1 requeued (detectionjob {lost.pk}); 1 failed (detectionjob {dying.pk})",
-        "no stale running jobs",
+        "no stale running jobs, no unsent jobs",
     ]
     for job in (lost, alive, dying):
         job.refresh_from_db()
@@ -383,6 +383,37 @@ def test_the_sweep_requeues_a_stale_running_job_once_and_its_next_delivery_finis
     lost.refresh_from_db()
     assert (lost.status, lost.attempts, lost.worker) == ("done", 2, "rescuer@host")
     assert DetectionResult.objects.filter(study=lost.study).count() == 1
+
+
+def test_the_sweep_sends_again_a_job_the_broker_never_took(
+    world, api, phantoms, model_version, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Jobs launched while the broker was down stayed queued forever (issue 12, finding 12)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webapp.celery import app
+    from webapp.detection import sweep
+
+    calls: list[str] = []
+
+    def broker_down(name, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(app, "send_task", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(api(world.coordinator), world.cohort_a, phantoms)
+    jobs = list(DetectionJob.objects.filter(cohort=world.cohort_a))
+    assert jobs and all(j.status == "queued" and j.sent_at is None for j in jobs)
+    assert "the periodic sweep sends it again" in jobs[0].error
+    assert not sweep.sweep_stale_jobs().resent  # too young: its launch may still be sending it
+    monkeypatch.setattr(app, "send_task", lambda name, kwargs=None, **o: calls.append(kwargs["job_id"]))
+    report = sweep.sweep_stale_jobs(now=timezone.now() + timedelta(minutes=2))
+    assert sorted(calls) == sorted(j.pk for j in jobs) and len(report.resent) == len(jobs)
+    assert all(j.sent_at is not None for j in DetectionJob.objects.filter(cohort=world.cohort_a))
+    assert AuditEvent.objects.filter(action="detectionjob.resent").count() == len(jobs)
+    assert not sweep.sweep_stale_jobs(now=timezone.now() + timedelta(minutes=4)).resent  # sent once
 
 
 def test_a_starting_worker_sweeps_the_jobs_its_previous_process_left_running(screened, sent):

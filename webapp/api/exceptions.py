@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from webapp.detection.services import Conflict
+from webapp.studies.ingest import STORAGE_FULL_MESSAGE, is_storage_full
 from webapp.studies.uploads import UploadTooLarge
 
 
@@ -16,6 +17,12 @@ class ConflictError(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "the object is not in a state that allows this"
     default_code = "conflict"
+
+
+class InsufficientStorage(exceptions.APIException):
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_detail = STORAGE_FULL_MESSAGE
+    default_code = "storage_full"
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -27,6 +34,8 @@ class PayloadTooLarge(exceptions.APIException):
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, UploadTooLarge):
         exc = PayloadTooLarge(str(exc))
+    elif is_storage_full(exc):  # while staging or storing, or while Django wrote the upload's parts
+        exc = InsufficientStorage()
     elif isinstance(exc, Conflict):
         exc = ConflictError(str(exc))
     elif isinstance(exc, ObjectDoesNotExist):

@@ -29,6 +29,7 @@ from webapp.detection import services as detection_services
 from webapp.detection.models import Calibration, DetectionResult
 from webapp.detection.selectors import active_model_version, latest_calibration, visible_calibrations
 from webapp.studies import services as study_services
+from webapp.studies.ingest import STORAGE_FULL_MESSAGE, StorageFull, is_storage_full
 from webapp.studies.models import Study
 from webapp.studies.uploads import UploadTooLarge
 from webapp.worklists.selectors import visible_worklists
@@ -133,11 +134,19 @@ def cohort_upload(request: HttpRequest, cohort_id: int) -> HttpResponse:
     except UploadTooLarge as e:
         messages.error(request, f"{e}; nothing was stored")
         return render(request, "cohorts/detail.html", _detail_context(request, cohort), status=413)
+    except OSError as e:
+        if not is_storage_full(e):
+            raise
+        messages.error(request, STORAGE_FULL_MESSAGE)
+        return render(request, "cohorts/detail.html", _detail_context(request, cohort), status=507)
     refusal = _csrf_refusal(request)
     if refusal is not None:
         return refusal
     try:
         result = services.upload_to_cohort(request.user, cohort, files)
+    except StorageFull:
+        messages.error(request, STORAGE_FULL_MESSAGE)
+        return render(request, "cohorts/detail.html", _detail_context(request, cohort), status=507)
     except ValidationError as e:
         messages.error(request, _errors(e))
         return render(request, "cohorts/detail.html", _detail_context(request, cohort), status=400)

@@ -74,6 +74,8 @@ class Job(models.Model):
     # Set by the claim and every checkpoint: a running job whose heartbeat is old has lost its
     # worker (webapp.detection.sweep re-queues it; a file-system broker never redelivers).
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the broker took the job's message; None while it never did (the sweep sends it again).
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True

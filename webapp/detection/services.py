@@ -24,6 +24,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from webapp.accounts.services import audit
 from webapp.cohorts.models import Cohort, CohortStudy
@@ -80,11 +81,17 @@ def _send(jobs: list[Job]) -> None:
                 queue=job.queue,
                 task_id=job.task_id,
             )
+            type(job).objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(sent_at=timezone.now())
         except Exception as exc:  # the broker is down: say so on the row rather than fail the request
             log.exception("could not send %s %s to the broker", type(job).__name__, job.pk)
             type(job).objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-                error=f"not sent to a worker ({exc}); cancel and launch again once the broker is back"
+                error=f"not sent to a worker yet ({exc}); the periodic sweep sends it again"
             )
+
+
+def send_now(jobs: Iterable[Job]) -> None:
+    """Send queued jobs to the broker at once (the sweep's re-send of jobs it never took)."""
+    _send(list(jobs))
 
 
 def enqueue_on_commit(jobs: Iterable[Job]) -> None:

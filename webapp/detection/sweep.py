@@ -7,6 +7,8 @@ A running job whose heartbeat is older than DETECTION_JOB_STALE_AFTER is moved t
 machine like a retry: back to queued with a new task (the next claim makes it the latest
 attempt, so a worker that was only slow loses its claim and drops its work: still one result),
 or to failed past DETECTION_MAX_ATTEMPTS, or to cancelled if a cancel was waiting for it.
+A queued job the broker never took (it was down when the job was launched) is sent again once it
+is DETECTION_UNSENT_AFTER seconds old.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from django.utils import timezone
 
 from webapp.accounts.services import audit
 from webapp.detection.models import Calibration, DetectionJob, Job, JobStatus, TrainingJob
-from webapp.detection.services import after_job_ended, enqueue_on_commit
+from webapp.detection.services import after_job_ended, enqueue_on_commit, send_now
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,11 @@ class SweepReport:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         parts = [f"{len(v)} {k} ({', '.join(v)})" for k, v in vars(self).items() if v]
-        return "; ".join(parts) if parts else "no stale running jobs"
+        return "; ".join(parts) if parts else "no stale running jobs, no unsent jobs"
 
 
 def _stale(model: type[Job], before: datetime, lost_worker: str) -> QuerySet[Job]:
@@ -78,6 +81,7 @@ def _sweep_one(model: type[Job], pk: int, before: datetime, lost_worker: str, re
                 task_id=str(uuid.uuid4()),  # a fresh message; the lost one may never come back
                 heartbeat_at=None,
             )
+            type(job).objects.filter(pk=job.pk).update(sent_at=None)  # sent again below
             enqueue_on_commit([job])
             action, bucket = "requeued", report.requeued
         if job.is_terminal:
@@ -91,6 +95,16 @@ def _sweep_one(model: type[Job], pk: int, before: datetime, lost_worker: str, re
         bucket.append(label)
 
 
+def _resend_unsent(model: type[Job], before: datetime, report: SweepReport) -> None:
+    """Queued jobs the broker never took (it was down when they were sent): send them again."""
+    for job in model.objects.filter(status=JobStatus.QUEUED, sent_at__isnull=True, created_at__lt=before):
+        send_now([job])
+        job.refresh_from_db(fields=["sent_at"])
+        if job.sent_at is not None:
+            audit(None, f"{model._meta.model_name}.resent", job, details={"by": "sweep"})
+            report.resent.append(f"{model._meta.model_name} {job.pk}")
+
+
 def sweep_stale_jobs(
     *, now: datetime | None = None, stale_after_s: int | None = None, lost_worker: str = ""
 ) -> SweepReport:
@@ -102,9 +116,11 @@ def sweep_stale_jobs(
         stale_after_s = settings.DETECTION_JOB_STALE_AFTER
     before = (now or timezone.now()) - timedelta(seconds=stale_after_s)
     report = SweepReport()
+    unsent_before = (now or timezone.now()) - timedelta(seconds=settings.DETECTION_UNSENT_AFTER)
     for model in SWEPT_MODELS:
         for pk in list(_stale(model, before, lost_worker).values_list("pk", flat=True)):
             _sweep_one(model, pk, before, lost_worker, report)
-    if report.requeued or report.failed or report.cancelled:
+        _resend_unsent(model, unsent_before, report)
+    if report.requeued or report.failed or report.cancelled or report.resent:
         log.warning("job sweep: %s", report)
     return report

@@ -16,6 +16,7 @@ batch only ever deletes files it wrote itself, even when two uploads race for on
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -72,8 +73,25 @@ class _Item:
 UsableStudies = Callable[[set[int]], set[int]]
 
 
+class StorageFull(Exception):
+    """The disk filled up while an upload was staged or stored; nothing of it was kept."""
+
+
+STORAGE_FULL_MESSAGE = (
+    "the server's storage is full: nothing of this upload was stored (studies stored before are "
+    "untouched); ask an administrator to free space, then upload again"
+)
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    return isinstance(exc, StorageFull) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    )
+
+
 class IngestBatch:
-    """Stage and parse uploads on entry; ``commit`` stores them; clean up on exit."""
+    """Stage and parse uploads on entry; ``commit`` stores them; clean up on exit. A full disk
+    anywhere inside becomes ``StorageFull`` after the clean-up."""
 
     def __init__(self, uploads: Iterable[UploadLike], *, limits: Limits | None = None) -> None:
         self.uploads = list(uploads)
@@ -97,8 +115,10 @@ class IngestBatch:
             for upload in self.uploads:
                 for staged in stager.stage(upload):
                     self.items.append(self._parse(staged))
-        except BaseException:
+        except BaseException as exc:
             self._remove_staging()
+            if is_storage_full(exc):
+                raise StorageFull(STORAGE_FULL_MESSAGE) from exc
             raise
         return self
 
@@ -108,6 +128,8 @@ class IngestBatch:
         if exc_type is not None:
             self.discard_placed()
         self._remove_staging()
+        if exc is not None and is_storage_full(exc) and not isinstance(exc, StorageFull):
+            raise StorageFull(STORAGE_FULL_MESSAGE) from exc
 
     def _parse(self, staged: StagedFile) -> _Item:
         item = _Item(staged)

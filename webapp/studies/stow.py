@@ -36,7 +36,14 @@ from rest_framework.views import APIView
 from webapp.cohorts import services as cohort_services
 from webapp.cohorts.models import Cohort
 from webapp.cohorts.selectors import visible_cohorts
-from webapp.studies.ingest import ACCEPTED, DUPLICATE, FileVerdict
+from webapp.studies.ingest import (
+    ACCEPTED,
+    DUPLICATE,
+    STORAGE_FULL_MESSAGE,
+    FileVerdict,
+    StorageFull,
+    is_storage_full,
+)
 from webapp.studies.uploads import DiskUploadedFile, UploadTooLarge, format_bytes
 
 DICOM_JSON = "application/dicom+json"
@@ -359,8 +366,14 @@ class StowView(APIView):
             return _error(415, str(e))
         except UploadTooLarge as e:
             return _error(413, f"{e}; nothing was stored")
+        except OSError as e:  # the parts are streamed to disk here
+            if not is_storage_full(e):
+                raise
+            return _error(507, STORAGE_FULL_MESSAGE)
         try:
             return self._store(request, cohort, parts, study)
+        except StorageFull:
+            return _error(507, STORAGE_FULL_MESSAGE)
         finally:
             for part in parts:
                 part.file.close()
