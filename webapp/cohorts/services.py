@@ -90,7 +90,9 @@ def upload_to_cohort(
     def usable(ids: set[int]) -> set[int]:
         return usable_study_ids(acting_user, ids)
 
-    with IngestBatch(uploads) as batch:
+    # New patient records are this cohort's own: another cohort's upload of the same PatientID
+    # never shows (nor takes) this cohort's demographics.
+    with IngestBatch(uploads, patient_scope=f"cohort:{cohort.pk}") as batch:
         for attempt in range(1, INGEST_COMMIT_ATTEMPTS + 1):
             try:
                 # durable: the files moved into place must commit with the rows, never inside a

@@ -20,7 +20,9 @@ class CleanupReport:
     removed: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return f"removed {len(self.removed)} orphan(s)" + (f": {', '.join(self.removed)}" if self.removed else "")
+        return f"removed {len(self.removed)} orphan(s)" + (
+            f": {', '.join(self.removed)}" if self.removed else ""
+        )
 
 
 def _orphan_candidates() -> list[Path]:

@@ -148,9 +148,9 @@ def _check_inflation(path: Path, file_size: int, limit: InflationLimit) -> None:
     inflated = 0
     with path.open("rb") as f:
         f.seek(132 + 12 + int(group_length))  # preamble, DICM, the group length element itself
-        while chunk := f.read(_INFLATE_CHUNK):
+        while not inflater.eof and (chunk := f.read(_INFLATE_CHUNK)):
             data = chunk
-            while data:
+            while data and not inflater.eof:
                 try:
                     out = inflater.decompress(data, _INFLATE_CHUNK)
                 except zlib.error as e:
@@ -161,9 +161,9 @@ def _check_inflation(path: Path, file_size: int, limit: InflationLimit) -> None:
                         f"deflated data set inflates past {allowed} bytes ({inflated / max(file_size, 1):.0f}x "
                         "the file's size; a decompression bomb?): refused"
                     )
+                if not out and inflater.unconsumed_tail == data:
+                    break  # no progress: the rest is judged by the reader
                 data = inflater.unconsumed_tail
-                if not out and not data:
-                    break
 
 
 def _read(path: Path) -> tuple[Dataset, list[str]]:

@@ -73,6 +73,15 @@ class _Item:
 UsableStudies = Callable[[set[int]], set[int]]
 
 
+def _demographics(name: str, birth_date: object, sex: str) -> tuple[str, str, str]:
+    return (name.strip().upper(), str(birth_date or ""), sex.strip().upper())
+
+
+def _differences(recorded: tuple[str, str, str], said: tuple[str, str, str]) -> str:
+    names = [n for n, a, b in zip(("name", "birth date", "sex"), recorded, said) if a != b]
+    return " and ".join(names)
+
+
 class StorageFull(Exception):
     """The disk filled up while an upload was staged or stored; nothing of it was kept."""
 
@@ -93,8 +102,12 @@ class IngestBatch:
     """Stage and parse uploads on entry; ``commit`` stores them; clean up on exit. A full disk
     anywhere inside becomes ``StorageFull`` after the clean-up."""
 
-    def __init__(self, uploads: Iterable[UploadLike], *, limits: Limits | None = None) -> None:
+    def __init__(
+        self, uploads: Iterable[UploadLike], *, patient_scope: str = "", limits: Limits | None = None
+    ) -> None:
+        """``patient_scope`` names whose patient records new studies get (the cohort's)."""
         self.uploads = list(uploads)
+        self.patient_scope = patient_scope
         self.limits = limits or Limits.from_settings()
         self.inflation = InflationLimit(
             self.limits.max_instance_bytes, self.limits.zip_max_ratio, self.limits.zip_ratio_min_bytes
@@ -186,6 +199,12 @@ class IngestBatch:
         usable = usable_studies(existing_study_ids) if existing_study_ids else set()
         not_yours = "already stored in a cohort you do not have access to; ask that cohort's coordinator"
 
+        in_scope = {
+            (pt.patient_id, pt.issuer_of_patient_id): _demographics(pt.patient_name, pt.birth_date, pt.sex)
+            for pt in Patient.objects.filter(
+                scope=self.patient_scope, patient_id__in={p.patient_id for _, p in pairs}
+            )
+        }
         self._confirmed_study_ids = set()
         first_with_sop: dict[str, str] = {}
         batch_study_patient: dict[str, tuple[str, str]] = {}
@@ -233,6 +252,18 @@ class IngestBatch:
                 reason = f"StudyInstanceUID belongs to patient {study_patient[0]!r}, but this file says {p.patient_id!r}"
                 it.verdict = _verdict(it, p, REJECTED, reason)
                 continue
+            if known_study is None:
+                # A new study joins this cohort's record of the patient: its demographics must
+                # agree with it (never merged silently; a mismatch is the file's verdict).
+                said = _demographics(p.patient_name, p.patient_birth_date, p.patient_sex)
+                recorded = in_scope.setdefault(patient_key, said)
+                if recorded != said:
+                    reason = (
+                        f"PatientID {p.patient_id!r} is already a patient of this cohort with another "
+                        f"{_differences(recorded, said)}; correct the file or the stored record (nothing was merged)"
+                    )
+                    it.verdict = _verdict(it, p, REJECTED, reason)
+                    continue
             first_with_sop[p.sop_instance_uid] = it.staged.name
             batch_study_patient[p.study_instance_uid] = patient_key
             batch_series_study[p.series_instance_uid] = p.study_instance_uid
@@ -251,6 +282,7 @@ class IngestBatch:
             key = (p.patient_id, p.issuer_of_patient_id)
             if key not in patients:
                 patients[key], _ = Patient.objects.get_or_create(
+                    scope=self.patient_scope,
                     patient_id=p.patient_id,
                     issuer_of_patient_id=p.issuer_of_patient_id,
                     defaults={

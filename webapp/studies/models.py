@@ -17,6 +17,11 @@ UID_MAX_LENGTH = 64  # DICOM PS3.5 9.1
 
 
 class Patient(models.Model):
+    """A patient as one cohort knows them. ``scope`` names whose record this is (``cohort:<id>``,
+    given by the ingest's caller): the same PatientID uploaded into another cohort is another
+    record, so nobody sees demographics that came from a cohort they cannot see."""
+
+    scope = models.CharField(max_length=64, blank=True)
     patient_id = models.CharField(max_length=64)
     issuer_of_patient_id = models.CharField(max_length=64, blank=True)
     patient_name = models.CharField(max_length=255, blank=True)
@@ -26,7 +31,9 @@ class Patient(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["patient_id", "issuer_of_patient_id"], name="patient_unique_id")
+            models.UniqueConstraint(
+                fields=["scope", "patient_id", "issuer_of_patient_id"], name="patient_unique_id_in_scope"
+            )
         ]
         ordering = ["patient_id"]
 
