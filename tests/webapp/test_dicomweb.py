@@ -407,3 +407,25 @@ def test_series_metadata_is_read_once_then_served_from_memory(world, ct, api, ph
     ingest_files(world.coordinator, world.cohort_a, [path])
     assert len(json.loads(client.get(urls(ours)["metadata"]).content)) == n + 1
     assert len(reads) == 2 * n + 1
+
+
+def test_concurrent_metadata_reads_leave_pydicom_in_its_lenient_mode(phantoms):
+    """pydicom's strict mode around the JSON conversion is process-wide: overlapping requests
+    once left the whole process strict, and every later read of a slightly invalid file raised."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pydicom import config
+
+    from webapp.dicomweb import files
+
+    before = config.settings.reading_validation_mode
+    paths = phantoms.files(0)[:4] * 25
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a busy server does
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert all(pool.map(files.instance_metadata, paths))
+    finally:
+        sys.setswitchinterval(interval)
+    assert config.settings.reading_validation_mode == before == config.WARN

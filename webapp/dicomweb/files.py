@@ -7,6 +7,7 @@ codec for our data. The metadata says so in TransferSyntaxUID (0002,0010).
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,17 +45,29 @@ def _strip_bulk(item: dicomjson.Json) -> None:
                 _strip_bulk(child)
 
 
+# pydicom's ``suppress_invalid_tags`` switches its process-wide validation mode to strict and back
+# around the conversion; two threads overlapping there could leave the whole process strict (every
+# later read raising on a slightly invalid value). One conversion at a time keeps it balanced.
+_STRICT_MODE_LOCK = threading.Lock()
+
+
+def _json_dropping_invalid(ds: Dataset) -> dicomjson.Json:
+    """DICOM JSON of the data set, leaving out elements whose value is invalid for their VR."""
+    with _STRICT_MODE_LOCK:
+        return ds.to_json_dict(
+            bulk_data_threshold=INLINE_BINARY_MAX_BYTES,
+            bulk_data_element_handler=_omit_bulk,
+            suppress_invalid_tags=True,
+        )
+
+
 def instance_metadata(path: Path) -> dicomjson.Json:
     """The instance's attributes as DICOM JSON, without pixel data or other bulk data."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(path, stop_before_pixels=True)
-            out = ds.to_json_dict(
-                bulk_data_threshold=INLINE_BINARY_MAX_BYTES,
-                bulk_data_element_handler=_omit_bulk,
-                suppress_invalid_tags=True,
-            )
+            out = _json_dropping_invalid(ds)
     except (OSError, EOFError) as e:
         raise UnreadableInstance(f"{path.name}: {e}") from None
     except Exception as e:  # pydicom raises many types on a damaged header
