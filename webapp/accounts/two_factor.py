@@ -10,6 +10,7 @@ API tokens are issued to such users only with a current code (``otp`` in the tok
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 import qrcode
@@ -131,6 +132,22 @@ def _clean(code: str) -> str:
     return re.sub(r"\s+", "", code or "").lower()
 
 
+# Whether a password-only session needs the second factor, remembered in the session for this
+# long: the viewer sends hundreds of requests a minute, and a role change still takes effect soon.
+_REQUIRED_CHECK_TTL_S = 300
+_REQUIRED_KEY = "_2fa_required"
+
+
+def _required_for_session(request: HttpRequest) -> bool:
+    now = int(time.time())
+    cached = request.session.get(_REQUIRED_KEY)
+    if cached and now - cached[1] < _REQUIRED_CHECK_TTL_S:
+        return bool(cached[0])
+    required = required_for(request.user)
+    request.session[_REQUIRED_KEY] = [required, now]
+    return required
+
+
 # Pages a session without its second factor may still reach.
 _OPEN_PREFIXES = ("/accounts/2fa/", "/accounts/logout/", "/static/")
 
@@ -148,7 +165,7 @@ class TwoFactorMiddleware:
             and user.is_authenticated
             and not user.is_verified()
             and not request.path.startswith(_OPEN_PREFIXES)
-            and required_for(user)
+            and _required_for_session(request)
         ):
             if request.path.startswith(("/api/", "/dicomweb/")):
                 return JsonResponse(
