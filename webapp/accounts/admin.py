@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from knox.models import AuthToken
 
-from webapp.accounts.admin_audit import AuditedModelAdmin
+from webapp.accounts.admin_audit import AuditedModelAdmin, ReadOnlyAuditedAdmin
 from webapp.accounts.models import AuditEvent
 
 User = get_user_model()
@@ -18,7 +18,7 @@ if admin.site.is_registered(AuthToken):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(AuditedModelAdmin):
+class AuditEventAdmin(ReadOnlyAuditedAdmin):
     """Browse and filter the trail; nobody edits or deletes it."""
 
     list_display = ("created_at", "actor_username", "action", "object_type", "object_id", "ip_address")
@@ -26,12 +26,6 @@ class AuditEventAdmin(AuditedModelAdmin):
     search_fields = ("actor_username", "action", "object_type", "object_id")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

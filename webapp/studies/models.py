@@ -7,6 +7,7 @@ membership (webapp.cohorts), not here.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from django.conf import settings
@@ -106,11 +107,17 @@ class Instance(models.Model):
     def absolute_path(self) -> Path:
         """The stored file, checked on every use to lie under MEDIA_ROOT: a row edited to point
         elsewhere (``../../etc/...``) must never make the site serve a server file."""
-        root = Path(settings.MEDIA_ROOT).resolve()
+        root = _resolved(str(settings.MEDIA_ROOT))
         path = (root / self.file_path).resolve()
         if not path.is_relative_to(root):
             raise SuspiciousFileOperation(f"instance {self.pk}: its stored file path leaves the media folder")
         return path
+
+
+@functools.lru_cache(maxsize=8)
+def _resolved(folder: str) -> Path:
+    """MEDIA_ROOT resolved once (every frame request checks a path against it)."""
+    return Path(folder).resolve()
 
 
 def series_relative_folder(study_instance_uid: str, series_instance_uid: str) -> Path:
