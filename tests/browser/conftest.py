@@ -44,6 +44,46 @@ def viewer_bundle() -> Path:
     return manifest.parent
 
 
+# Every page of every browser test runs under the site's Content-Security-Policy; a violation
+# (Chromium reports each as a console error) fails the test that caused it.
+_CSP_VIOLATIONS: list[str] = []
+
+
+def _watch_csp(page) -> None:
+    def on_console(msg) -> None:
+        if "Content Security Policy" in msg.text:
+            _CSP_VIOLATIONS.append(f"{page.url}: {msg.text}")
+
+    page.on("console", on_console)
+
+
+class _PolicyWatchingBrowser:
+    """The Playwright browser, with every new context's pages watched for CSP violations."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **kwargs):
+        context = self._browser.new_context(**kwargs)
+        context.on("page", _watch_csp)
+        return context
+
+    def new_page(self, **kwargs):
+        page = self._browser.new_page(**kwargs)
+        _watch_csp(page)
+        return page
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations() -> Iterator[None]:
+    _CSP_VIOLATIONS.clear()
+    yield
+    assert not _CSP_VIOLATIONS, "Content-Security-Policy violations:\n" + "\n".join(_CSP_VIOLATIONS)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.is_file():
@@ -57,7 +97,7 @@ def browser() -> Iterator[object]:
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         try:
-            yield chromium
+            yield _PolicyWatchingBrowser(chromium)
         finally:
             chromium.close()
     if previous is None:

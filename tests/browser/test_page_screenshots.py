@@ -177,6 +177,11 @@ def test_main_pages_of_each_role_load_styled_and_are_saved(browser, site, filled
         if name == "radiologist-worklist":
             scores = page.locator("table tbody tr").all_inner_texts()
             assert len(scores) == 3, scores
+            # choosing an operating point applies at once (pages.js; no inline handler)
+            other = page.eval_on_selector("#id_point", "s => [...s.options].find(o => !o.selected).value")
+            with page.expect_navigation():
+                page.select_option("#id_point", other)
+            assert f"point={other}" in page.url, page.url
         page.screenshot(path=str(out / f"{name}.png"), full_page=True)
     assert not errors, errors
     saved = sorted(p.name for p in out.glob("*.png"))

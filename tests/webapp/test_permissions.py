@@ -70,7 +70,6 @@ CASES = [
     ),
     ("schema", "get", "/api/schema/", None, None, dict.fromkeys(ROLES, 200)),
     ("docs", "get", "/api/docs/", None, None, dict.fromkeys(ROLES, 200)),
-    ("redoc", "get", "/api/redoc/", None, None, dict.fromkeys(ROLES, 200)),
     (
         "cohort-list",
         "get",

@@ -1,4 +1,5 @@
-// FusionScreen pages: live job progress (polls the jobs API), upload feedback, confirmations.
+// FusionScreen pages: live job progress (polls the jobs API), upload feedback, confirmations,
+// choices that apply at once. Loaded on every page (base.html).
 // Plain JavaScript, no library, no network access beyond this site.
 (function () {
   'use strict';
@@ -100,6 +101,10 @@
 
   document.querySelectorAll('[data-jobs-url]').forEach(followJobs);
   document.querySelectorAll('[data-upload-form]').forEach(uploadFeedback);
+  // A choice that applies at once (no inline handlers: the Content-Security-Policy forbids them).
+  document.querySelectorAll('select[data-autosubmit]').forEach(function (select) {
+    select.addEventListener('change', function () { select.form.submit(); });
+  });
   document.querySelectorAll('form[data-confirm]').forEach(function (form) {
     form.addEventListener('submit', function (e) {
       if (!window.confirm(form.getAttribute('data-confirm'))) e.preventDefault();
