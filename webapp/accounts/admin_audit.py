@@ -40,9 +40,13 @@ class AuditedModelAdmin(admin.ModelAdmin):
                 request.user,
                 "admin.listed",
                 object_type=self._label(),
-                details={"ids": ids, "query": request.GET.urlencode()[:500]},
+                details={"ids": ids, "query": self.audited_query(request)[:500]},
             )
         return response
+
+    def audited_query(self, request: HttpRequest) -> str:
+        """The list page's query string as the audit row keeps it."""
+        return request.GET.urlencode()
 
     def changeform_view(
         self,

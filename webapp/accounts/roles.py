@@ -53,6 +53,10 @@ ADMIN_EXCLUDED = {
     "accounts.delete_auditevent",
     "worklists.change_read",
     "worklists.delete_read",
+    # the pseudonym map is the ingest's record: read by admins, written by nobody else
+    "studies.add_pseudonym",
+    "studies.change_pseudonym",
+    "studies.delete_pseudonym",
 }
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {

@@ -18,6 +18,7 @@ class CohortAdmin(AuditedModelAdmin):
     search_fields = ("name",)
     inlines = [CohortMemberInline]
     raw_id_fields = ("created_by",)
+    readonly_fields = ("deidentify",)  # decided at creation: its studies are pseudonymised alike
 
 
 @admin.register(CohortStudy)

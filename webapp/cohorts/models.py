@@ -18,6 +18,10 @@ class Cohort(models.Model):
     name = models.CharField(max_length=200)
     purpose = models.CharField(max_length=32, choices=Purpose.choices)
     description = models.TextField(blank=True)
+    # De-identify every file on the way in (studies/deid.py), decided when the cohort is made.
+    deidentify = models.BooleanField(default=False)
+    # The secret the pseudonyms are derived from: never shown, never exported.
+    deid_seed = models.CharField(max_length=64, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="cohorts_created"
     )

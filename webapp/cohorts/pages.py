@@ -60,6 +60,7 @@ def cohort_list(request: HttpRequest) -> HttpResponse:
                 name=request.POST.get("name", ""),
                 purpose=request.POST.get("purpose", ""),
                 description=request.POST.get("description", ""),
+                deidentify=request.POST.get("deidentify") == "on",
             )
         except ValidationError as e:
             messages.error(request, _errors(e))

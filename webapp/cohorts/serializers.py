@@ -16,6 +16,7 @@ class CohortSerializer(serializers.ModelSerializer):
             "name",
             "purpose",
             "description",
+            "deidentify",
             "created_by",
             "created_at",
             "study_count",
@@ -23,7 +24,14 @@ class CohortSerializer(serializers.ModelSerializer):
             "label_count",
         ]
         read_only_fields = ["id", "created_by", "created_at", "study_count", "member_count", "label_count"]
-        extra_kwargs = {"description": {"required": False}}
+        extra_kwargs = {
+            "description": {"required": False},
+            "deidentify": {
+                "required": False,
+                "help_text": "De-identify every uploaded file (DICOM PS3.15 Annex E basic profile); "
+                "set when the cohort is created, never changed.",
+            },
+        }
 
 
 class MemberRequestSerializer(serializers.Serializer):

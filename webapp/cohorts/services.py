@@ -6,6 +6,8 @@ in one transaction and writes its audit row inside it.
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from webapp.accounts.services import audit
 from webapp.cohorts.models import Cohort, CohortLabel, CohortMember, CohortStudy
 from webapp.cohorts.selectors import usable_study_ids, visible_cohorts
 from webapp.cohorts.signals import studies_added
+from webapp.studies.deid import Deidentifier
 from webapp.studies.ingest import IngestBatch, IngestResult
 from webapp.studies.staging import UploadLike, display_name
 from webapp.studies.uploads import format_bytes
@@ -41,8 +44,17 @@ def get_visible_cohort(acting_user: AbstractBaseUser, cohort_id: int) -> Cohort:
     return visible_cohorts(acting_user).get(pk=cohort_id)
 
 
-def create_cohort(acting_user: AbstractBaseUser, *, name: str, purpose: str, description: str = "") -> Cohort:
-    """Create a cohort; its creator becomes its first member."""
+def create_cohort(
+    acting_user: AbstractBaseUser,
+    *,
+    name: str,
+    purpose: str,
+    description: str = "",
+    deidentify: bool = False,
+) -> Cohort:
+    """Create a cohort; its creator becomes its first member. A ``deidentify`` cohort
+    de-identifies every file uploaded into it (decided now, for good: its studies must all be
+    pseudonymised alike)."""
     _require(acting_user, "cohorts.add_cohort", "create cohorts")
     name = name.strip()
     if not name:
@@ -51,10 +63,20 @@ def create_cohort(acting_user: AbstractBaseUser, *, name: str, purpose: str, des
         raise ValidationError({"purpose": f"purpose must be one of {', '.join(Cohort.Purpose.values)}"})
     with transaction.atomic():
         cohort = Cohort.objects.create(
-            name=name, purpose=purpose, description=description, created_by=acting_user
+            name=name,
+            purpose=purpose,
+            description=description,
+            deidentify=deidentify,
+            deid_seed=secrets.token_hex(32) if deidentify else "",
+            created_by=acting_user,
         )
         CohortMember.objects.create(cohort=cohort, user=acting_user, added_by=acting_user)
-        audit(acting_user, "cohort.created", cohort, details={"name": name, "purpose": purpose})
+        audit(
+            acting_user,
+            "cohort.created",
+            cohort,
+            details={"name": name, "purpose": purpose, "deidentify": deidentify},
+        )
     return cohort
 
 
@@ -92,7 +114,8 @@ def upload_to_cohort(
 
     # New patient records are this cohort's own: another cohort's upload of the same PatientID
     # never shows (nor takes) this cohort's demographics.
-    with IngestBatch(uploads, patient_scope=f"cohort:{cohort.pk}") as batch:
+    deidentifier = Deidentifier(cohort.deid_seed) if cohort.deidentify else None
+    with IngestBatch(uploads, patient_scope=f"cohort:{cohort.pk}", deidentifier=deidentifier) as batch:
         for attempt in range(1, INGEST_COMMIT_ATTEMPTS + 1):
             try:
                 # durable: the files moved into place must commit with the rows, never inside a
@@ -149,6 +172,8 @@ def attach_labels(acting_user: AbstractBaseUser, cohort: Cohort, upload: UploadL
             {"file": f"labels attach only to calibration cohorts; this one's purpose is {cohort.purpose}"}
         )
     entries = _read_labels_upload(upload)
+    if cohort.deidentify:
+        entries = _pseudonymised(entries, Deidentifier(cohort.deid_seed))
     by_study: dict[str, set[str]] = {}
     for entry in entries:
         by_study.setdefault(entry.study_instance_uid.strip(), set()).add(entry.label)
@@ -197,6 +222,18 @@ def attach_labels(acting_user: AbstractBaseUser, cohort: Cohort, upload: UploadL
             details={"rows": result.rows, "normals": result.normals, "abnormals": result.abnormals},
         )
     return result
+
+
+def _pseudonymised(entries: list, deidentifier: Deidentifier) -> list:
+    """A de-identified cohort's labels CSV names studies as the hospital knows them; its rows
+    are kept under the pseudonyms the images got (the originals are not stored with them)."""
+    out = []
+    for e in entries:
+        patient_id, study_uid = deidentifier.pseudonyms(e.patient_id.strip(), e.study_instance_uid.strip())
+        if not e.patient_id.strip():
+            patient_id = ""
+        out.append(dataclasses.replace(e, patient_id=patient_id, study_instance_uid=study_uid))
+    return out
 
 
 def _read_labels_upload(upload: UploadLike) -> list:

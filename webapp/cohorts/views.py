@@ -66,6 +66,7 @@ class CohortViewSet(
             name=data["name"],
             purpose=data["purpose"],
             description=data.get("description", ""),
+            deidentify=data.get("deidentify", False),
         )
         serializer.instance = self.get_queryset().get(pk=cohort.pk)
 

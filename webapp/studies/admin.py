@@ -1,7 +1,10 @@
+import hashlib
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from webapp.accounts.admin_audit import AuditedModelAdmin, ReadOnlyAuditedAdmin
-from webapp.studies.models import Instance, Patient, Series, Study
+from webapp.studies.models import Instance, Patient, Pseudonym, Series, Study
 
 
 @admin.register(Patient)
@@ -32,3 +35,20 @@ class InstanceAdmin(ReadOnlyAuditedAdmin):
     list_display = ("sop_instance_uid", "series", "instance_number", "rows", "columns", "file_size")
     search_fields = ("sop_instance_uid",)
     raw_id_fields = ("series",)
+
+
+# The pseudonym map of de-identified cohorts: admins only (the role's permission), read-only,
+# each list and view audited like every admin page (by pseudonym, never by original).
+@admin.register(Pseudonym)
+class PseudonymAdmin(ReadOnlyAuditedAdmin):
+    list_display = ("scope", "patient_id", "original_patient_id", "study_instance_uid", "created_at")
+    list_filter = ("scope",)
+    search_fields = ("patient_id", "original_patient_id", "study_instance_uid", "original_study_instance_uid")
+
+    def audited_query(self, request: HttpRequest) -> str:
+        """A search here may be by an original PatientID: the audit row keeps its SHA-256, so
+        the search is on record (and checkable against a suspected value) without the ID."""
+        query = request.GET.copy()
+        if query.get("q"):
+            query["q"] = "sha256:" + hashlib.sha256(query["q"].encode()).hexdigest()
+        return query.urlencode()

@@ -28,9 +28,10 @@ from types import TracebackType
 
 from django.conf import settings
 
+from webapp.studies.deid import Deidentifier, Originals
 from webapp.studies.dicom import InflationLimit, ParsedInstance, Rejected, parse_instance
-from webapp.studies.models import Instance, Patient, Series, Study, series_relative_folder
-from webapp.studies.staging import Limits, StagedFile, Stager, UploadLike
+from webapp.studies.models import Instance, Patient, Pseudonym, Series, Study, series_relative_folder
+from webapp.studies.staging import Limits, StagedFile, Stager, UploadLike, file_digest
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class _Item:
     staged: StagedFile
     parsed: ParsedInstance | None = None
     verdict: FileVerdict | None = None
+    originals: Originals | None = None  # what a de-identified file said before
 
 
 # Given study ids that already exist, return those the acting user may add files to.
@@ -103,11 +105,18 @@ class IngestBatch:
     anywhere inside becomes ``StorageFull`` after the clean-up."""
 
     def __init__(
-        self, uploads: Iterable[UploadLike], *, patient_scope: str = "", limits: Limits | None = None
+        self,
+        uploads: Iterable[UploadLike],
+        *,
+        patient_scope: str = "",
+        limits: Limits | None = None,
+        deidentifier: Deidentifier | None = None,
     ) -> None:
-        """``patient_scope`` names whose patient records new studies get (the cohort's)."""
+        """``patient_scope`` names whose patient records new studies get (the cohort's);
+        ``deidentifier``, if given, rewrites every file before anything else reads it."""
         self.uploads = list(uploads)
         self.patient_scope = patient_scope
+        self.deidentifier = deidentifier
         self.limits = limits or Limits.from_settings()
         self.inflation = InflationLimit(
             self.limits.max_instance_bytes, self.limits.zip_max_ratio, self.limits.zip_ratio_min_bytes
@@ -155,7 +164,14 @@ class IngestBatch:
                 if f.read(4) == b"PK\x03\x04":
                     raise Rejected("a zip inside a zip is not opened: upload the inner archive on its own")
             item.parsed = parse_instance(staged.path, self.inflation)
+            if self.deidentifier is not None:
+                # The file is checked first (bounded inflation, a CT image), then rewritten,
+                # then read again: rows, verdicts and stored bytes all carry the pseudonyms.
+                item.originals = self.deidentifier.rewrite(staged.path)
+                staged.size, staged.sha256 = file_digest(staged.path)
+                item.parsed = parse_instance(staged.path, self.inflation)
         except Rejected as e:
+            item.parsed = None
             item.verdict = FileVerdict(staged.name, REJECTED, str(e))
         return item
 
@@ -332,9 +348,26 @@ class IngestBatch:
             )
             moves.append((it.staged.path, self.media_root / relative))
         Instance.objects.bulk_create(instances, batch_size=500)
+        self._record_pseudonyms(accepted)
         for src, dst in moves:
             self._place(src, dst)
         return {s.pk for s in studies.values()} | self._confirmed_study_ids
+
+    def _record_pseudonyms(self, accepted: list[_Item]) -> None:
+        """One pseudonym-map row per de-identified study (the first file of it says who)."""
+        rows: dict[str, Pseudonym] = {}
+        for it in accepted:
+            if it.originals is None or it.parsed is None or it.parsed.study_instance_uid in rows:
+                continue
+            rows[it.parsed.study_instance_uid] = Pseudonym(
+                scope=self.patient_scope,
+                study_instance_uid=it.parsed.study_instance_uid,
+                patient_id=it.parsed.patient_id,
+                original_study_instance_uid=it.originals.study_instance_uid,
+                original_patient_id=it.originals.patient_id,
+                original_issuer_of_patient_id=it.originals.issuer_of_patient_id,
+            )
+        Pseudonym.objects.bulk_create(rows.values(), ignore_conflicts=True)
 
     def _place(self, src: Path, dst: Path) -> None:
         """Move one staged file to its final name (a rename: staging is on the same disk)."""

@@ -114,6 +114,30 @@ class Instance(models.Model):
         return path
 
 
+class Pseudonym(models.Model):
+    """The pseudonym map of de-identified cohorts: which original patient and study each
+    pseudonymised study came from. Kept apart from the images (their files and the Patient and
+    Study rows hold only pseudonyms) and readable by admins only (in Django's admin, audited);
+    no API, page or export shows it. Rows are written by the ingest and never edited."""
+
+    scope = models.CharField(max_length=64)  # the patient scope, ``cohort:<id>``
+    study_instance_uid = models.CharField(max_length=UID_MAX_LENGTH)  # the pseudonym
+    patient_id = models.CharField(max_length=64)  # the pseudonym
+    original_study_instance_uid = models.CharField(max_length=UID_MAX_LENGTH)
+    original_patient_id = models.CharField(max_length=64)
+    original_issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "study_instance_uid"], name="pseudonym_unique_study")
+        ]
+        ordering = ["scope", "patient_id", "id"]
+
+    def __str__(self) -> str:  # what audit rows name: the pseudonyms, never the originals
+        return f"{self.patient_id} / {self.study_instance_uid}"
+
+
 @functools.lru_cache(maxsize=8)
 def _resolved(folder: str) -> Path:
     """MEDIA_ROOT resolved once (every frame request checks a path against it)."""

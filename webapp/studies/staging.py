@@ -248,6 +248,12 @@ def unsafe_entry_reason(info: zipfile.ZipInfo) -> str:
     return ""
 
 
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 of a staged file that was rewritten in place (de-identification)."""
+    with path.open("rb") as f:
+        return path.stat().st_size, hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def display_name(name: str) -> str:
     """A file name safe to show and to store in a report: no control characters, bounded length."""
     cleaned = _CONTROL_RE.sub("?", str(name)).strip() or "upload"
