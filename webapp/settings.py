@@ -265,7 +265,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "webapp.api.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "webapp.core.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
@@ -273,7 +273,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "webapp.api.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "webapp.core.exceptions.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"auth": env_str("AUTH_THROTTLE_RATE", "30/minute")},
     # Throttles know a client by the address our own proxies saw, never by a header it sent.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,

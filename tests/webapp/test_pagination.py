@@ -9,7 +9,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 
 from tests.webapp.factories import UserFactory
-from webapp.api.pagination import DeferredJoinPaginator
+from webapp.core.pagination import DeferredJoinPaginator
 
 pytestmark = pytest.mark.django_db
 

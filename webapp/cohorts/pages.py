@@ -25,13 +25,12 @@ from webapp.accounts.services import user_role
 from webapp.cohorts import services
 from webapp.cohorts.models import Cohort, CohortMember
 from webapp.cohorts.selectors import visible_cohorts, with_counts
+from webapp.core.errors import STORAGE_FULL_MESSAGE, StorageFull, UploadTooLarge, form_errors, is_storage_full
 from webapp.detection import services as detection_services
 from webapp.detection.models import Calibration, DetectionResult
 from webapp.detection.selectors import active_model_version, latest_calibration, visible_calibrations
 from webapp.studies import services as study_services
-from webapp.studies.ingest import STORAGE_FULL_MESSAGE, StorageFull, is_storage_full
 from webapp.studies.models import Study
-from webapp.studies.uploads import UploadTooLarge
 from webapp.worklists.selectors import visible_worklists
 
 _VIEW = "cohorts.view_cohort"
@@ -43,12 +42,6 @@ def _cohort(request: HttpRequest, cohort_id: int) -> Cohort:
         return visible_cohorts(request.user).get(pk=cohort_id)
     except Cohort.DoesNotExist:
         raise Http404("no such cohort among yours") from None
-
-
-def _errors(e: ValidationError) -> str:
-    if hasattr(e, "error_dict"):
-        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in e.message_dict.items())
-    return " ".join(e.messages)
 
 
 @page_requires(_VIEW)
@@ -63,7 +56,7 @@ def cohort_list(request: HttpRequest) -> HttpResponse:
                 deidentify=request.POST.get("deidentify") == "on",
             )
         except ValidationError as e:
-            messages.error(request, _errors(e))
+            messages.error(request, form_errors(e))
         else:
             messages.success(request, f"Cohort {cohort.name!r} created; upload its studies below.")
             return redirect("cohort_pages:detail", cohort.pk)
@@ -149,7 +142,7 @@ def cohort_upload(request: HttpRequest, cohort_id: int) -> HttpResponse:
         messages.error(request, STORAGE_FULL_MESSAGE)
         return render(request, "cohorts/detail.html", _detail_context(request, cohort), status=507)
     except ValidationError as e:
-        messages.error(request, _errors(e))
+        messages.error(request, form_errors(e))
         return render(request, "cohorts/detail.html", _detail_context(request, cohort), status=400)
     summary = result.summary()
     messages.success(
@@ -169,7 +162,7 @@ def cohort_detect(request: HttpRequest, cohort_id: int) -> HttpResponse:
     try:
         result = detection_services.launch_detection_for_cohort(request.user, cohort)
     except ValidationError as e:
-        messages.error(request, _errors(e))
+        messages.error(request, form_errors(e))
     else:
         messages.success(
             request,
@@ -189,7 +182,7 @@ def cohort_labels(request: HttpRequest, cohort_id: int) -> HttpResponse:
             raise ValidationError({"file": "choose the labels CSV to upload"})
         result = services.attach_labels(request.user, cohort, upload)
     except ValidationError as e:
-        messages.error(request, _errors(e))
+        messages.error(request, form_errors(e))
     else:
         note = (
             f" Not uploaded yet: {', '.join(result.not_uploaded_yet[:3])}…" if result.not_uploaded_yet else ""
@@ -209,7 +202,7 @@ def cohort_calibrate(request: HttpRequest, cohort_id: int) -> HttpResponse:
     try:
         calibration: Calibration = detection_services.launch_calibration(request.user, cohort)
     except ValidationError as e:
-        messages.error(request, _errors(e))
+        messages.error(request, form_errors(e))
         return redirect("cohort_pages:detail", cohort.pk)
     messages.success(request, f"Calibration {calibration.pk} queued; this page follows it.")
     return redirect("detection_pages:calibration", calibration.pk)
@@ -222,7 +215,7 @@ def cohort_members(request: HttpRequest, cohort_id: int) -> HttpResponse:
     try:
         member = services.add_member(request.user, cohort, request.POST.get("username", "").strip())
     except ValidationError as e:
-        messages.error(request, _errors(e))
+        messages.error(request, form_errors(e))
     else:
         messages.success(request, f"{member.user.get_username()} is a member of {cohort.name}.")
     return redirect("cohort_pages:detail", cohort.pk)

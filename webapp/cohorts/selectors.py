@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from webapp.cohorts.models import Cohort, CohortLabel, CohortMember, CohortStudy
-from webapp.queries import count_of
+from webapp.core.queries import count_of
 from webapp.studies.models import Study
 
 UserLike = AbstractBaseUser | AnonymousUser | None

@@ -16,7 +16,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from detector.cohort import CohortError, read_labels
@@ -24,6 +24,7 @@ from webapp.accounts.services import audit
 from webapp.cohorts.models import Cohort, CohortLabel, CohortMember, CohortStudy
 from webapp.cohorts.selectors import usable_study_ids, visible_cohorts
 from webapp.cohorts.signals import studies_added
+from webapp.core.errors import require
 from webapp.studies.deid import Deidentifier
 from webapp.studies.ingest import IngestBatch, IngestResult
 from webapp.studies.staging import UploadLike, display_name
@@ -32,11 +33,6 @@ from webapp.studies.uploads import format_bytes
 # A unique-constraint race with a concurrent upload of the same images is resolved by deciding
 # the verdicts again; more attempts than this means something else is wrong.
 INGEST_COMMIT_ATTEMPTS = 3
-
-
-def _require(user: AbstractBaseUser, perm: str, what: str) -> None:
-    if not user.has_perm(perm):
-        raise PermissionDenied(f"your role does not allow you to {what}")
 
 
 def get_visible_cohort(acting_user: AbstractBaseUser, cohort_id: int) -> Cohort:
@@ -55,7 +51,7 @@ def create_cohort(
     """Create a cohort; its creator becomes its first member. A ``deidentify`` cohort
     de-identifies every file uploaded into it (decided now, for good: its studies must all be
     pseudonymised alike)."""
-    _require(acting_user, "cohorts.add_cohort", "create cohorts")
+    require(acting_user, "cohorts.add_cohort", "create cohorts")
     name = name.strip()
     if not name:
         raise ValidationError({"name": "a cohort needs a name"})
@@ -82,7 +78,7 @@ def create_cohort(
 
 def add_member(acting_user: AbstractBaseUser, cohort: Cohort, username: str) -> CohortMember:
     """Give a user access to a cohort (coordinators add radiologists to the cohorts they run)."""
-    _require(acting_user, "cohorts.manage_members", "add cohort members")
+    require(acting_user, "cohorts.manage_members", "add cohort members")
     if not visible_cohorts(acting_user).filter(pk=cohort.pk).exists():
         raise Cohort.DoesNotExist
     try:
@@ -102,7 +98,7 @@ def upload_to_cohort(
     acting_user: AbstractBaseUser, cohort: Cohort, uploads: Iterable[UploadLike]
 ) -> IngestResult:
     """Ingest uploaded DICOM files and zips into a cohort: a verdict per file, all or nothing."""
-    _require(acting_user, "cohorts.upload_studies", "upload studies")
+    require(acting_user, "cohorts.upload_studies", "upload studies")
     if not visible_cohorts(acting_user).filter(pk=cohort.pk).exists():
         raise Cohort.DoesNotExist
     uploads = list(uploads)
@@ -164,7 +160,7 @@ class LabelsResult:
 
 def attach_labels(acting_user: AbstractBaseUser, cohort: Cohort, upload: UploadLike) -> LabelsResult:
     """Replace a calibration cohort's labels with the rows of a labels CSV (detector cohort format)."""
-    _require(acting_user, "cohorts.attach_labels", "attach labels")
+    require(acting_user, "cohorts.attach_labels", "attach labels")
     if not visible_cohorts(acting_user).filter(pk=cohort.pk).exists():
         raise Cohort.DoesNotExist
     if cohort.purpose != Cohort.Purpose.CALIBRATION:

@@ -16,7 +16,6 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from webapp.api.permissions import ActionPermissions
 from webapp.cohorts import services
 from webapp.cohorts.models import Cohort
 from webapp.cohorts.selectors import visible_cohorts, with_counts
@@ -28,6 +27,7 @@ from webapp.cohorts.serializers import (
     MemberSerializer,
     UploadRequestSerializer,
 )
+from webapp.core.permissions import ActionPermissions
 from webapp.studies.serializers import IngestResultSerializer
 
 _VIEW = ("cohorts.view_cohort",)

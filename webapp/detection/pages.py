@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from webapp.accounts.access import page_requires
 from webapp.cohorts.selectors import visible_cohorts
+from webapp.core.errors import Conflict
 from webapp.detection import services
 from webapp.detection.calibration import POINT_NAMES, POINT_RULES
 from webapp.detection.models import Calibration, DetectionJob, JobStatus
@@ -66,7 +67,7 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
         raise Http404("no such job among yours") from None
     try:
         job = services.cancel_job(request.user, job)
-    except services.Conflict as e:
+    except Conflict as e:
         messages.error(request, str(e))
     else:
         messages.success(

@@ -29,6 +29,7 @@ from django.utils import timezone
 from webapp.accounts.services import audit
 from webapp.cohorts.models import Cohort, CohortStudy
 from webapp.cohorts.selectors import visible_cohorts, visible_studies
+from webapp.core.errors import Conflict, require
 from webapp.detection.calibration import interpret
 from webapp.detection.models import (
     LIVE,
@@ -53,15 +54,6 @@ TASK_CALIBRATE = "detection.run_calibration"
 _TASK_FOR = {DetectionJob: TASK_DETECT, TrainingJob: TASK_TRAIN, Calibration: TASK_CALIBRATE}
 _KWARG_FOR = {DetectionJob: "job_id", TrainingJob: "training_job_id", Calibration: "calibration_id"}
 MODEL_FILES = ("model.pt", "model.json")
-
-
-class Conflict(Exception):
-    """The action does not fit the object's current state (answered 409)."""
-
-
-def _require(user: User, perm: str, what: str) -> None:
-    if user is not None and not user.has_perm(perm):
-        raise PermissionDenied(f"your role does not allow you to {what}")
 
 
 def _check_cohort(user: User, cohort: Cohort) -> None:
@@ -208,9 +200,9 @@ def import_model_version(
     Through the API (``from_import_root``) the directory must lie under MODEL_IMPORT_ROOT; the
     shell command may name any directory.
     """
-    _require(acting_user, "detection.import_modelversion", "import model versions")
+    require(acting_user, "detection.import_modelversion", "import model versions")
     if activate:
-        _require(acting_user, "detection.activate_modelversion", "activate model versions")
+        require(acting_user, "detection.activate_modelversion", "activate model versions")
     source = Path(source)
     if from_import_root:
         root = Path(settings.MODEL_IMPORT_ROOT).resolve()
@@ -265,7 +257,7 @@ def import_model_version(
 
 def activate_model_version(acting_user: User, version: ModelVersion) -> ModelVersion:
     """Make this version the one new detection jobs use (exactly one is active)."""
-    _require(acting_user, "detection.activate_modelversion", "activate model versions")
+    require(acting_user, "detection.activate_modelversion", "activate model versions")
     try:
         with transaction.atomic():
             version = ModelVersion.objects.select_for_update().get(pk=version.pk)
@@ -303,9 +295,9 @@ def launch_training(
     activate: bool = False,
 ) -> TrainingJob:
     """Train a new model version from a normal reference cohort as a worker job."""
-    _require(acting_user, "detection.train_modelversion", "train model versions")
+    require(acting_user, "detection.train_modelversion", "train model versions")
     if activate:
-        _require(acting_user, "detection.activate_modelversion", "activate model versions")
+        require(acting_user, "detection.activate_modelversion", "activate model versions")
     _check_cohort(acting_user, cohort)
     if cohort.purpose != Cohort.Purpose.NORMAL_REFERENCE:
         raise ValidationError(
@@ -427,14 +419,14 @@ def launch_detection(
 
 def launch_detection_for_cohort(acting_user: User, cohort: Cohort) -> LaunchResult:
     """Detection for every study of a cohort the user sees."""
-    _require(acting_user, "detection.launch_detection", "launch detection")
+    require(acting_user, "detection.launch_detection", "launch detection")
     _check_cohort(acting_user, cohort)
     study_ids = CohortStudy.objects.filter(cohort=cohort).values_list("study_id", flat=True)
     return launch_detection(acting_user, list(study_ids), cohort=cohort, reason="cohort")
 
 
 def launch_detection_for_study(acting_user: User, study_id: int) -> LaunchResult:
-    _require(acting_user, "detection.launch_detection", "launch detection")
+    require(acting_user, "detection.launch_detection", "launch detection")
     study = (visible_studies(acting_user) if acting_user is not None else Study.objects).get(pk=study_id)
     return launch_detection(acting_user, [study.pk], reason="study")
 
@@ -460,7 +452,7 @@ def cancel_job(acting_user: User, job: Job) -> Job:
         TrainingJob: "detection.train_modelversion",
         Calibration: "detection.run_calibration",
     }[type(job)]
-    _require(acting_user, perm, "cancel this job")
+    require(acting_user, perm, "cancel this job")
     model = type(job)
     revoke = ""
     with transaction.atomic():
@@ -602,7 +594,7 @@ def launch_calibration(
     acting_user: User, cohort: Cohort, *, model_version: ModelVersion | None = None
 ) -> Calibration:
     """Score a labelled calibration cohort with a model version (the active one by default)."""
-    _require(acting_user, "detection.run_calibration", "calibrate model versions")
+    require(acting_user, "detection.run_calibration", "calibrate model versions")
     _check_cohort(acting_user, cohort)
     if cohort.purpose != Cohort.Purpose.CALIBRATION:
         raise ValidationError(

@@ -20,9 +20,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from webapp.api.permissions import ActionPermissions, MethodPermissions
 from webapp.cohorts.models import Cohort
 from webapp.cohorts.selectors import visible_cohorts
+from webapp.core.permissions import ActionPermissions, MethodPermissions
 from webapp.detection import maps, services
 from webapp.detection.models import Calibration, DetectionJob, DetectionResult, ModelVersion, TrainingJob
 from webapp.detection.selectors import (

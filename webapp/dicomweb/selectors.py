@@ -7,7 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from webapp.cohorts.selectors import visible_studies
-from webapp.queries import count_of
+from webapp.core.queries import count_of
 from webapp.studies.models import Instance, Series, Study
 
 UserLike = AbstractBaseUser | AnonymousUser | None

@@ -16,7 +16,6 @@ batch only ever deletes files it wrote itself, even when two uploads race for on
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import shutil
@@ -28,6 +27,7 @@ from types import TracebackType
 
 from django.conf import settings
 
+from webapp.core.errors import STORAGE_FULL_MESSAGE, StorageFull, is_storage_full
 from webapp.studies.deid import Deidentifier, Originals
 from webapp.studies.dicom import InflationLimit, ParsedInstance, Rejected, parse_instance
 from webapp.studies.models import Instance, Patient, Pseudonym, Series, Study, series_relative_folder
@@ -82,22 +82,6 @@ def _demographics(name: str, birth_date: object, sex: str) -> tuple[str, str, st
 def _differences(recorded: tuple[str, str, str], said: tuple[str, str, str]) -> str:
     names = [n for n, a, b in zip(("name", "birth date", "sex"), recorded, said) if a != b]
     return " and ".join(names)
-
-
-class StorageFull(Exception):
-    """The disk filled up while an upload was staged or stored; nothing of it was kept."""
-
-
-STORAGE_FULL_MESSAGE = (
-    "the server's storage is full: nothing of this upload was stored (studies stored before are "
-    "untouched); ask an administrator to free space, then upload again"
-)
-
-
-def is_storage_full(exc: BaseException) -> bool:
-    return isinstance(exc, StorageFull) or (
-        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    )
 
 
 class IngestBatch:

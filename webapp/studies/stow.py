@@ -36,15 +36,9 @@ from rest_framework.views import APIView
 from webapp.cohorts import services as cohort_services
 from webapp.cohorts.models import Cohort
 from webapp.cohorts.selectors import visible_cohorts
-from webapp.studies.ingest import (
-    ACCEPTED,
-    DUPLICATE,
-    STORAGE_FULL_MESSAGE,
-    FileVerdict,
-    StorageFull,
-    is_storage_full,
-)
-from webapp.studies.uploads import DiskUploadedFile, UploadTooLarge, format_bytes
+from webapp.core.errors import STORAGE_FULL_MESSAGE, StorageFull, UploadTooLarge, is_storage_full
+from webapp.studies.ingest import ACCEPTED, DUPLICATE, FileVerdict
+from webapp.studies.uploads import DiskUploadedFile, format_bytes
 
 DICOM_JSON = "application/dicom+json"
 _CHUNK = 1 << 20

@@ -16,9 +16,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
-
-class UploadTooLarge(Exception):
-    """The request body is over the configured total upload size."""
+from webapp.core.errors import UploadTooLarge
 
 
 def format_bytes(n: int) -> str:

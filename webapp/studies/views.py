@@ -11,9 +11,9 @@ from rest_framework import mixins, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from webapp.api.permissions import ActionPermissions
 from webapp.cohorts.selectors import visible_cohorts, visible_studies
-from webapp.queries import count_of
+from webapp.core.permissions import ActionPermissions
+from webapp.core.queries import count_of
 from webapp.studies import services
 from webapp.studies.filters import StudyFilter
 from webapp.studies.models import Instance, Series, Study

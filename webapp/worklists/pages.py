@@ -18,6 +18,7 @@ from webapp.accounts.access import page_requires
 from webapp.accounts.services import user_role
 from webapp.cohorts.models import Cohort, CohortMember
 from webapp.cohorts.selectors import visible_cohorts
+from webapp.core.errors import form_errors
 from webapp.detection.calibration import POINT_NAMES, POINT_RULES
 from webapp.detection.models import DetectionResult, ModelVersion
 from webapp.detection.selectors import active_model_version, latest_calibration
@@ -35,12 +36,6 @@ from webapp.worklists.views import worklists_for
 
 _VIEW = "worklists.view_worklist"
 ITEMS_PER_PAGE = 100
-
-
-def _errors(e: ValidationError) -> str:
-    if hasattr(e, "error_dict"):
-        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in e.message_dict.items())
-    return " ".join(e.messages)
 
 
 def next_unread_url(worklist: Worklist, user: Any) -> str | None:
@@ -89,7 +84,7 @@ def worklist_new(request: HttpRequest) -> HttpResponse:
                 readers=readers,
             )
         except ValidationError as e:
-            messages.error(request, _errors(e))
+            messages.error(request, form_errors(e))
         else:
             messages.success(
                 request, f"Worklist {worklist.name!r} built with {worklist.items.count()} studies."
@@ -183,7 +178,7 @@ def worklist_assign(request: HttpRequest, worklist_id: int) -> HttpResponse:
     except Worklist.DoesNotExist:
         raise Http404("no such worklist among yours") from None
     except ValidationError as e:
-        messages.error(request, _errors(e))
+        messages.error(request, form_errors(e))
     else:
         messages.success(request, "Assigned.")
     return redirect("worklist_pages:detail", worklist_id)

@@ -10,7 +10,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce
 
 from webapp.cohorts.selectors import UserLike, sees_all_cohorts, visible_cohorts
-from webapp.queries import count_of
+from webapp.core.queries import count_of
 from webapp.worklists.models import ItemProgress, ItemStatus, Read, Worklist, WorklistAssignment, WorklistItem
 
 

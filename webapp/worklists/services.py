@@ -27,9 +27,9 @@ from webapp.accounts import roles
 from webapp.accounts.services import audit, user_role
 from webapp.cohorts.models import Cohort, CohortMember, CohortStudy
 from webapp.cohorts.selectors import visible_cohorts
+from webapp.core.errors import Conflict, require
 from webapp.detection.models import Calibration, DetectionResult, ModelVersion
 from webapp.detection.selectors import active_model_version, latest_calibration
-from webapp.detection.services import Conflict
 from webapp.worklists.models import (
     ItemProgress,
     ItemStatus,
@@ -54,11 +54,6 @@ MARK_MARGIN_MM = 5.0
 MAX_ABS_COORDINATE_MM = 2000.0
 
 
-def _require(user: AbstractBaseUser, perm: str, what: str) -> None:
-    if not user.has_perm(perm):
-        raise PermissionDenied(f"your role does not allow you to {what}")
-
-
 # --- build and assign ----------------------------------------------------------------------------
 def build_worklist(
     acting_user: AbstractBaseUser,
@@ -72,7 +67,7 @@ def build_worklist(
     """A worklist of the cohort's studies that have a finished result of the model version (the
     active one by default): all of them, or the chosen ``study_ids``; assigned to ``readers``
     (usernames) in the same transaction when given."""
-    _require(acting_user, "worklists.add_worklist", "build worklists")
+    require(acting_user, "worklists.add_worklist", "build worklists")
     if not visible_cohorts(acting_user).filter(pk=cohort.pk).exists():
         raise Cohort.DoesNotExist
     name = (name or "").strip()
@@ -115,7 +110,7 @@ def build_worklist(
             }
         )
     if readers:
-        _require(acting_user, "worklists.assign_worklist", "assign worklists")
+        require(acting_user, "worklists.assign_worklist", "assign worklists")
         reader_users = _readers(cohort, readers)
     with transaction.atomic():
         worklist = Worklist.objects.create(
@@ -187,7 +182,7 @@ def assign_worklist(
 ) -> list[WorklistAssignment]:
     """Assign the worklist to radiologists who are members of its cohort (already assigned ones
     are kept). Returns every assignment of the worklist."""
-    _require(acting_user, "worklists.assign_worklist", "assign worklists")
+    require(acting_user, "worklists.assign_worklist", "assign worklists")
     if not visible_worklists(acting_user).filter(pk=worklist.pk).exists():
         raise Worklist.DoesNotExist
     readers = _readers(worklist.cohort, usernames)
@@ -228,7 +223,7 @@ def view_item(acting_user: AbstractBaseUser, item_id: int) -> WorklistItem:
 def start_item(acting_user: AbstractBaseUser, item_id: int) -> ItemProgress:
     """The reader opens an item: unread becomes in progress, and the server's reading clock
     starts (again, when reopened). A read item stays read."""
-    _require(acting_user, "worklists.add_read", "read worklist items")
+    require(acting_user, "worklists.add_read", "read worklist items")
     with transaction.atomic():
         item = _assigned_item(acting_user, item_id)
         now = timezone.now()
@@ -409,7 +404,7 @@ def record_read(
 ) -> Read:
     """Record the reader's read of an item: verdict, lesion marks (LPS mm), comment, reading time,
     and what the AI showed (result, model version, fused score, operating point)."""
-    _require(acting_user, "worklists.add_read", "read worklist items")
+    require(acting_user, "worklists.add_read", "read worklist items")
     if verdict not in Verdict.values:
         raise ValidationError({"verdict": f"one of {', '.join(Verdict.values)}"})
     seconds = _finite_number(reading_seconds)

@@ -20,8 +20,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from webapp.api.permissions import ActionPermissions, MethodPermissions
 from webapp.cohorts.selectors import visible_cohorts
+from webapp.core.permissions import ActionPermissions, MethodPermissions
 from webapp.detection.models import ModelVersion
 from webapp.detection.selectors import latest_calibration
 from webapp.detection.services import result_interpretation

@@ -8,9 +8,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from webapp.detection.services import Conflict
-from webapp.studies.ingest import STORAGE_FULL_MESSAGE, is_storage_full
-from webapp.studies.uploads import UploadTooLarge
+from webapp.core.errors import STORAGE_FULL_MESSAGE, Conflict, UploadTooLarge, is_storage_full
 
 
 class ConflictError(exceptions.APIException):
