@@ -16,6 +16,7 @@ from detector.cohort import CohortEntry
 from detector.io import read_volume
 from detector.lab.figures import lesion_thumbnail, save_montage
 from detector.model import FusionModel
+from detector.operating_points import operating_points, sens_spec
 from detector.pipeline import find_peaks
 from detector.score import score_volume
 
@@ -116,37 +117,6 @@ def calibration_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndar
         rng.shuffle(idx)
         calib[idx[: int(round(len(idx) * fraction))]] = True
     return calib
-
-
-def operating_points(y: np.ndarray, s: np.ndarray, target: float = 0.95) -> dict[str, float]:
-    """Thresholds for the named points, chosen on (y, s): balanced = closest to (FPR 0, TPR 1)."""
-    fpr, tpr, thr = roc_curve(y, s)
-    thr = np.where(np.isinf(thr), np.max(s) + 1e-9, thr)
-    balanced = thr[int(np.argmin(fpr**2 + (1 - tpr) ** 2))]
-    ok_sens = np.flatnonzero(tpr >= target)
-    high_sens = thr[ok_sens[0]] if ok_sens.size else thr[-1]  # highest threshold reaching it
-    ok_spec = np.flatnonzero(1 - fpr >= target)
-    high_spec = thr[ok_spec[-1]] if ok_spec.size else thr[0]  # lowest threshold keeping it
-    return {
-        "balanced": float(balanced),
-        "high_sensitivity": float(high_sens),
-        "high_specificity": float(high_spec),
-    }
-
-
-def sens_spec(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:
-    pos = s >= threshold
-    tp, fn = int((pos & (y == 1)).sum()), int((~pos & (y == 1)).sum())
-    tn, fp = int((~pos & (y == 0)).sum()), int((pos & (y == 0)).sum())
-    return {
-        "threshold": float(threshold),
-        "sensitivity": tp / max(tp + fn, 1),
-        "specificity": tn / max(tn + fp, 1),
-        "tp": tp,
-        "fn": fn,
-        "tn": tn,
-        "fp": fp,
-    }
 
 
 def metrics(outcomes: list[StudyOutcome], calib_fraction: float = 0.5, seed: int = 0) -> dict:

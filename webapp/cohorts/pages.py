@@ -28,6 +28,7 @@ from webapp.cohorts.selectors import visible_cohorts, with_counts
 from webapp.core.errors import STORAGE_FULL_MESSAGE, StorageFull, UploadTooLarge, form_errors, is_storage_full
 from webapp.detection import services as detection_services
 from webapp.detection.models import Calibration, DetectionResult
+from webapp.detection.points import DEFAULT_POINT
 from webapp.detection.selectors import active_model_version, latest_calibration, visible_calibrations
 from webapp.studies import services as study_services
 from webapp.studies.models import Study
@@ -78,11 +79,9 @@ def _detail_context(request: HttpRequest, cohort: Cohort) -> dict[str, Any]:
         user, [s.pk for s in studies], {"cohort": str(cohort.pk), "page": "cohort"}
     )
     calibration = latest_calibration(version)
-    balanced = (calibration.operating_points.get("fused", {}).get("balanced") if calibration else None) or {}
+    balanced = calibration.point(DEFAULT_POINT) if calibration else None
     for s in studies:
-        s.call = None
-        if s.fused_score is not None and balanced:
-            s.call = "positive" if s.fused_score >= balanced["threshold"] else "negative"
+        s.call = balanced.call(s.fused_score) if balanced and s.fused_score is not None else None
     counts = with_counts(Cohort.objects.filter(pk=cohort.pk)).get()
     return {
         "cohort": cohort,

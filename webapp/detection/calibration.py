@@ -1,5 +1,6 @@
 """Calibration figures from per-study scores: ROC and AUC per branch and the named operating
-points (METHOD.md section 4), with the detector's own definitions of those points."""
+points (METHOD.md section 4), with the detector's own definitions of those points. Run by the
+worker (it loads the detector's evaluation code); what the points mean is ``points.py``."""
 
 from __future__ import annotations
 
@@ -8,16 +9,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from detector.lab.evaluate import SCORES, StudyOutcome, operating_points, plot_roc, sens_spec
-
-# "high sensitivity" keeps sensitivity >= this, "high specificity" keeps specificity >= this.
-TARGET = 0.95
-POINT_NAMES = ("balanced", "high_sensitivity", "high_specificity")
-POINT_RULES = {
-    "balanced": "the ROC point closest to (FPR 0, TPR 1)",
-    "high_sensitivity": f"the highest threshold with sensitivity >= {TARGET}",
-    "high_specificity": f"the lowest threshold with specificity >= {TARGET}",
-}
+from detector.lab.evaluate import SCORES, StudyOutcome, plot_roc
+from detector.operating_points import TARGET, operating_points, sens_spec
 
 
 class NotCalibratable(ValueError):
@@ -79,20 +72,3 @@ def write_roc_plot(rows: list[dict], path: Path, title: str) -> None:
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     plot_roc(outcomes, path, title)
-
-
-def interpret(fused_score: float, operating_points: dict) -> dict:
-    """What a fused score means at each named operating point of a calibration."""
-    out = {}
-    for name in POINT_NAMES:
-        point = operating_points.get("fused", {}).get(name)
-        if point is None:
-            continue
-        out[name] = {
-            "threshold": point["threshold"],
-            "sensitivity": point["sensitivity"],
-            "specificity": point["specificity"],
-            "call": "positive" if fused_score >= point["threshold"] else "negative",
-            "rule": POINT_RULES[name],
-        }
-    return out

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webapp.cohorts.models import Cohort
+from webapp.detection.points import OperatingPoint, points_of
 from webapp.studies.models import UID_MAX_LENGTH, Study
 
 
@@ -271,3 +272,10 @@ class Calibration(Job):
 
     def __str__(self) -> str:
         return f"calibration of {self.model_version_id} on cohort {self.cohort_id} ({self.status})"
+
+    def points(self, branch: str = "fused") -> dict[str, OperatingPoint]:
+        """The named operating points of a branch (the fused score's by default)."""
+        return points_of(self.operating_points, branch)
+
+    def point(self, name: str, branch: str = "fused") -> OperatingPoint | None:
+        return self.points(branch).get(name)

@@ -14,7 +14,6 @@ from webapp.accounts.access import page_requires
 from webapp.cohorts.selectors import visible_cohorts
 from webapp.core.errors import Conflict
 from webapp.detection import services
-from webapp.detection.calibration import POINT_NAMES, POINT_RULES
 from webapp.detection.models import Calibration, DetectionJob, JobStatus
 from webapp.detection.selectors import visible_calibrations, visible_jobs
 from webapp.studies.services import record_study_list_view
@@ -96,12 +95,11 @@ def calibration_detail(request: HttpRequest, calibration_id: int) -> HttpRespons
     except Calibration.DoesNotExist:
         raise Http404("no such calibration among yours") from None
     services.view_calibration(request.user, calibration)
-    rows = []
-    for branch in ("fused", "global", "local"):
-        for name in POINT_NAMES:
-            point = calibration.operating_points.get(branch, {}).get(name)
-            if point:
-                rows.append({"branch": branch, "name": name, "rule": POINT_RULES[name], **point})
+    rows = [
+        {"branch": branch, "name": point.name, **point.to_dict(), **(point.counts or {})}
+        for branch in ("fused", "global", "local")
+        for point in calibration.points(branch).values()
+    ]
     return render(
         request,
         "detection/calibration.html",

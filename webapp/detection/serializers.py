@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from webapp.detection.models import Calibration, DetectionJob, DetectionResult, ModelVersion, TrainingJob
+from webapp.detection.points import points_of
 
 _TRAINING_SUMMARY = ("n_normals", "epochs", "device", "seconds", "final_loss", "cohort")
 
@@ -293,10 +294,5 @@ class ResultSummarySerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_calls(self, result: DetectionResult) -> dict[str, str]:
-        points = self.context.get("operating_points", {}).get(result.model_version_id)
-        if not points:
-            return {}
-        return {
-            name: ("positive" if result.fused_score >= point["threshold"] else "negative")
-            for name, point in points.get("fused", {}).items()
-        }
+        points = points_of(self.context.get("operating_points", {}).get(result.model_version_id))
+        return {name: point.call(result.fused_score) for name, point in points.items()}

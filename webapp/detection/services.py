@@ -30,7 +30,6 @@ from webapp.accounts.services import audit
 from webapp.cohorts.models import Cohort, CohortStudy
 from webapp.cohorts.selectors import visible_cohorts, visible_studies
 from webapp.core.errors import Conflict, require
-from webapp.detection.calibration import interpret
 from webapp.detection.models import (
     LIVE,
     Calibration,
@@ -41,6 +40,7 @@ from webapp.detection.models import (
     ModelVersion,
     TrainingJob,
 )
+from webapp.detection.points import interpret
 from webapp.detection.selectors import active_model_version, labelled_studies, latest_calibration
 from webapp.studies.models import Study
 

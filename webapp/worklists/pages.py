@@ -19,8 +19,8 @@ from webapp.accounts.services import user_role
 from webapp.cohorts.models import Cohort, CohortMember
 from webapp.cohorts.selectors import visible_cohorts
 from webapp.core.errors import form_errors
-from webapp.detection.calibration import POINT_NAMES, POINT_RULES
 from webapp.detection.models import DetectionResult, ModelVersion
+from webapp.detection.points import DEFAULT_POINT, POINT_NAMES, POINT_RULES
 from webapp.detection.selectors import active_model_version, latest_calibration
 from webapp.worklists import review, services
 from webapp.worklists.models import ItemStatus, OperatingPoint, Worklist
@@ -115,8 +115,8 @@ def worklist_new(request: HttpRequest) -> HttpResponse:
 
 
 def _point(request: HttpRequest) -> str:
-    point = request.GET.get("point", "balanced")
-    return point if point in POINT_NAMES else "balanced"
+    point = request.GET.get("point", DEFAULT_POINT)
+    return point if point in POINT_NAMES else DEFAULT_POINT
 
 
 @page_requires(_VIEW)
@@ -135,11 +135,9 @@ def worklist_detail(request: HttpRequest, worklist_id: int) -> HttpResponse:
     services.record_items_list_view(request.user, worklist, [i.study_id for i in page])
     calibration = latest_calibration(worklist.model_version)
     point_name = _point(request)
-    point = (calibration.operating_points.get("fused", {}).get(point_name) if calibration else None) or None
+    point = calibration.point(point_name) if calibration else None
     for item in page:
-        item.call = (
-            None if point is None else ("positive" if item.fused_score >= point["threshold"] else "negative")
-        )
+        item.call = point.call(item.fused_score) if point else None
         item.viewer = viewer_url(item.study_id, item.pk)
         item.status_label = ItemStatus(item.my_status).label.lower()
     mine = is_assigned(request.user, worklist.pk)

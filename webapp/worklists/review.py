@@ -18,6 +18,7 @@ from django.db import transaction
 
 from webapp.accounts.services import audit
 from webapp.detection.models import Calibration, ModelVersion
+from webapp.detection.points import OperatingPoint
 from webapp.detection.selectors import latest_calibration
 from webapp.worklists.models import Read, Verdict
 
@@ -93,12 +94,11 @@ class Review:
     operating_point: str = POINT
 
 
-def _balanced_thresholds(version_ids: set[int]) -> dict[int, tuple[Calibration | None, float | None]]:
-    out: dict[int, tuple[Calibration | None, float | None]] = {}
+def _balanced_points(version_ids: set[int]) -> dict[int, tuple[Calibration | None, OperatingPoint | None]]:
+    out: dict[int, tuple[Calibration | None, OperatingPoint | None]] = {}
     for version in ModelVersion.objects.filter(pk__in=version_ids):
         calibration = latest_calibration(version)
-        point = calibration.operating_points.get("fused", {}).get(POINT) if calibration else None
-        out[version.pk] = (calibration, float(point["threshold"]) if point else None)
+        out[version.pk] = (calibration, calibration.point(POINT) if calibration else None)
     return out
 
 
@@ -121,12 +121,13 @@ def agreement(
     if cohort_id is not None:
         reads = reads.filter(item__worklist__cohort_id=cohort_id)
     reads = list(reads.order_by("-fused_score", "id"))
-    thresholds = _balanced_thresholds({r.model_version_id for r in reads})
+    points = _balanced_points({r.model_version_id for r in reads})
     rows: dict[tuple[int, int], AgreementRow] = {}
     review = Review()
     for read in reads:
         cohort = read.item.worklist.cohort
-        calibration, threshold = thresholds[read.model_version_id]
+        calibration, point = points[read.model_version_id]
+        threshold = point.threshold if point else None
         key = (read.model_version_id, cohort.pk)
         row = rows.get(key)
         if row is None:
@@ -145,7 +146,7 @@ def agreement(
         if read.verdict == Verdict.UNCERTAIN:
             row.uncertain += 1
             continue
-        ai_positive = read.fused_score >= threshold
+        ai_positive = point.is_positive(read.fused_score)
         reader_positive = read.verdict == Verdict.ABNORMAL
         if ai_positive and reader_positive:
             row.both_positive += 1

@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from webapp.detection.points import points_of
 from webapp.worklists.models import ItemStatus, OperatingPoint, Read, Verdict, Worklist, WorklistItem
 
 
@@ -149,11 +150,8 @@ class WorklistItemSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_calls(self, item: WorklistItem) -> dict[str, str]:
-        points = self.context.get("operating_points") or {}
-        return {
-            name: ("positive" if item.fused_score >= point["threshold"] else "negative")
-            for name, point in points.get("fused", {}).items()
-        }
+        points = points_of(self.context.get("operating_points"))
+        return {name: point.call(item.fused_score) for name, point in points.items()}
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_viewer_url(self, item: WorklistItem) -> str:

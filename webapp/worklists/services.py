@@ -29,6 +29,7 @@ from webapp.cohorts.models import Cohort, CohortMember, CohortStudy
 from webapp.cohorts.selectors import visible_cohorts
 from webapp.core.errors import Conflict, require
 from webapp.detection.models import Calibration, DetectionResult, ModelVersion
+from webapp.detection.points import OperatingPoint as AiPoint
 from webapp.detection.selectors import active_model_version, latest_calibration
 from webapp.worklists.models import (
     ItemProgress,
@@ -354,7 +355,7 @@ def clean_lesion_marks(marks: Any, grid: dict[str, Any]) -> list[dict[str, Any]]
 
 def _operating_point(
     result: DetectionResult, name: str, threshold: float | None
-) -> tuple[float | None, Calibration | None]:
+) -> tuple[AiPoint | None, Calibration | None]:
     """The threshold behind the reader's operating point: a named one comes from the newest
     calibration of the result's model version; a custom one is the reader's own number."""
     if name not in OperatingPoint.values:
@@ -365,7 +366,7 @@ def _operating_point(
     if name == OperatingPoint.CUSTOM:
         if threshold is None:
             raise ValidationError({"threshold": "a custom operating point needs its threshold"})
-        return float(threshold), calibration
+        return AiPoint.custom(float(threshold)), calibration
     if calibration is None:
         if threshold is not None:
             raise ValidationError(
@@ -375,8 +376,8 @@ def _operating_point(
                 }
             )
         return None, None
-    point = calibration.operating_points.get("fused", {}).get(name)
-    calibrated = float(point["threshold"]) if point else None
+    point = calibration.point(name)
+    calibrated = point.threshold if point else None
     if threshold is not None and (
         calibrated is None or not math.isclose(threshold, calibrated, rel_tol=1e-9)
     ):
@@ -386,7 +387,7 @@ def _operating_point(
                 f"({calibrated}); send operating_point=custom to read at your own threshold"
             }
         )
-    return calibrated, calibration
+    return point, calibration
 
 
 def record_read(
@@ -431,10 +432,9 @@ def record_read(
         raise ValidationError(
             {"lesion_marks": "a normal read has no lesion marks: remove them or choose abnormal or uncertain"}
         )
-    point_threshold, calibration = _operating_point(result, operating_point, threshold)
-    ai_call = ""
-    if point_threshold is not None:
-        ai_call = "positive" if result.fused_score >= point_threshold else "negative"
+    point, calibration = _operating_point(result, operating_point, threshold)
+    point_threshold = point.threshold if point else None
+    ai_call = point.call(result.fused_score) if point else ""
     try:
         with transaction.atomic():
             now = timezone.now()

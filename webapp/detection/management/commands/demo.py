@@ -127,11 +127,11 @@ class Command(BaseCommand):
             calibration = self._wait(services.launch_calibration(admin, calibration_cohort), "calibration")
         if calibration.status == JobStatus.DONE:
             auc = ", ".join(f"{k} {v:.2f}" for k, v in calibration.auc.items())
-            balanced = calibration.operating_points["fused"]["balanced"]
+            balanced = calibration.point("balanced")
             self._say(
                 f"calibration on {calibration.n_normal} normal + {calibration.n_abnormal} abnormal: AUC {auc}; "
-                f"balanced point: fused >= {balanced['threshold']:.3f}, sensitivity "
-                f"{balanced['sensitivity']:.2f}, specificity {balanced['specificity']:.2f}"
+                f"balanced point: fused >= {balanced.threshold:.3f}, sensitivity "
+                f"{balanced.sensitivity:.2f}, specificity {balanced.specificity:.2f}"
             )
         try:
             worklist = demo_worklist(coordinator, cohorts["screening"], radiologist)

@@ -1,0 +1,51 @@
+"""Named operating points on a ROC curve and what a threshold does (METHOD.md section 4).
+
+Numpy and scikit-learn only: the web process imports this to name and apply the points, and
+must not load torch for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_curve
+
+# "high sensitivity" keeps sensitivity >= this, "high specificity" keeps specificity >= this.
+TARGET = 0.95
+POINT_NAMES = ("balanced", "high_sensitivity", "high_specificity")
+POINT_RULES = {
+    "balanced": "the ROC point closest to (FPR 0, TPR 1)",
+    "high_sensitivity": f"the highest threshold with sensitivity >= {TARGET}",
+    "high_specificity": f"the lowest threshold with specificity >= {TARGET}",
+}
+
+
+def operating_points(y: np.ndarray, s: np.ndarray, target: float = TARGET) -> dict[str, float]:
+    """Thresholds for the named points, chosen on (y, s): balanced = closest to (FPR 0, TPR 1)."""
+    fpr, tpr, thr = roc_curve(y, s)
+    thr = np.where(np.isinf(thr), np.max(s) + 1e-9, thr)
+    balanced = thr[int(np.argmin(fpr**2 + (1 - tpr) ** 2))]
+    ok_sens = np.flatnonzero(tpr >= target)
+    high_sens = thr[ok_sens[0]] if ok_sens.size else thr[-1]  # highest threshold reaching it
+    ok_spec = np.flatnonzero(1 - fpr >= target)
+    high_spec = thr[ok_spec[-1]] if ok_spec.size else thr[0]  # lowest threshold keeping it
+    return {
+        "balanced": float(balanced),
+        "high_sensitivity": float(high_sens),
+        "high_specificity": float(high_spec),
+    }
+
+
+def sens_spec(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float]:
+    """Sensitivity, specificity and the confusion counts of calling ``s >= threshold`` positive."""
+    pos = s >= threshold
+    tp, fn = int((pos & (y == 1)).sum()), int((~pos & (y == 1)).sum())
+    tn, fp = int((~pos & (y == 0)).sum()), int((pos & (y == 0)).sum())
+    return {
+        "threshold": float(threshold),
+        "sensitivity": tp / max(tp + fn, 1),
+        "specificity": tn / max(tn + fp, 1),
+        "tp": tp,
+        "fn": fn,
+        "tn": tn,
+        "fp": fp,
+    }

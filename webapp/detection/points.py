@@ -1,0 +1,74 @@
+"""The operating point: the one place that says what a fused score means.
+
+"The AI calls a study positive when its fused score is at or above the point's threshold" is
+written here and nowhere else; pages, serializers, worklists and the review ask a calibration
+for its points (``Calibration.point(name)``, ``Calibration.points()``) and a point for its
+call. Torch-free: the web process imports this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from detector.operating_points import POINT_NAMES, POINT_RULES
+
+__all__ = ["DEFAULT_POINT", "POINT_NAMES", "POINT_RULES", "OperatingPoint", "points_of", "interpret"]
+
+DEFAULT_POINT = "balanced"
+CUSTOM = "custom"
+FUSED = "fused"  # the branch whose score decides (the others are shown for comparison)
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    name: str
+    threshold: float
+    sensitivity: float | None  # None: a reader's own threshold, not measured on a calibration
+    specificity: float | None
+    branch: str = FUSED
+    counts: dict | None = None  # tp / fn / tn / fp on the calibration cohort, when known
+
+    @classmethod
+    def custom(cls, threshold: float) -> OperatingPoint:
+        """A reader's own fused-score threshold."""
+        return cls(CUSTOM, threshold, None, None)
+
+    @property
+    def rule(self) -> str:
+        return POINT_RULES.get(self.name, "the reader's own threshold")
+
+    def is_positive(self, score: float) -> bool:
+        return score >= self.threshold
+
+    def call(self, score: float) -> str:
+        return "positive" if self.is_positive(score) else "negative"
+
+    def to_dict(self) -> dict:
+        return {
+            "threshold": self.threshold,
+            "sensitivity": self.sensitivity,
+            "specificity": self.specificity,
+            "rule": self.rule,
+        }
+
+
+def points_of(operating_points: dict | None, branch: str = FUSED) -> dict[str, OperatingPoint]:
+    """The named points of one branch of a calibration's stored figures, in POINT_NAMES order."""
+    stored = (operating_points or {}).get(branch) or {}
+    out = {}
+    for name in POINT_NAMES:
+        p = stored.get(name)
+        if p is not None:
+            counts = {k: p[k] for k in ("tp", "fn", "tn", "fp") if k in p} or None
+            out[name] = OperatingPoint(
+                name, float(p["threshold"]), float(p["sensitivity"]), float(p["specificity"]), branch, counts
+            )
+    return out
+
+
+def interpret(fused_score: float, operating_points: dict | None) -> dict:
+    """What a fused score means at each named point: the point's figures and the AI's call."""
+    return {
+        name: {**point.to_dict(), "call": point.call(fused_score)}
+        for name, point in points_of(operating_points).items()
+    }
