@@ -51,7 +51,7 @@ def test_no_other_module_compares_a_score_with_a_threshold():
         if "operating_points.get(" in source or 'operating_points["' in source:
             offenders.append(f"{path.relative_to(REPO)}: reads operating_points itself")
         for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Compare) and any(isinstance(op, ast.GtE) for op in node.ops):
-                if "threshold" in ast.unparse(node):
-                    offenders.append(f"{path.relative_to(REPO)}: {ast.unparse(node)}")
+            is_at_least = isinstance(node, ast.Compare) and any(isinstance(op, ast.GtE) for op in node.ops)
+            if is_at_least and "threshold" in ast.unparse(node):
+                offenders.append(f"{path.relative_to(REPO)}: {ast.unparse(node)}")
     assert not offenders, offenders
