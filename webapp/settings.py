@@ -238,8 +238,8 @@ LARGE_UPLOAD_VIEWS = frozenset(
         "cohort-labels",
         "cohort_pages:upload",
         "cohort_pages:labels",
-        "stow:studies",
-        "stow:study",
+        "dicomweb:studies",  # STOW-RS (POST; QIDO-RS GETs have no body)
+        "dicomweb:study",
     }
 )
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]

@@ -11,8 +11,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("accounts/", include("webapp.accounts.urls")),
     path("api/", include("webapp.api.urls")),
-    # STOW-RS (POST) in front of the dicomweb app; other methods on its paths are handed on to it.
-    path("dicomweb/", include("webapp.studies.stow_urls")),
     path("dicomweb/", include("webapp.dicomweb.urls")),
     path("viewer/", include("webapp.viewer.urls")),
     # Server-rendered pages (the API serves the same data to scripts and the viewer).

@@ -46,8 +46,8 @@ _NOT_ENDPOINTS = frozenset({"head", "options"})
 
 # Endpoints tested by modules of another shape: view name -> (module, test function, and the
 # value of its "endpoint" parameter that names this endpoint, or None when it is not parametrized).
-# (GET /dicomweb/studies resolves to stow:studies, which hands every method but POST on to
-# dicomweb:studies: the tables' STOW cases reach stow:studies, QIDO-RS is tested there.)
+# (/dicomweb/studies is one view per method: QIDO-RS GETs are tested in test_dicomweb, STOW-RS
+# POSTs in the tables of test_permissions.)
 OTHER_TESTS: dict[str, tuple[str, str, str | None]] = {
     "dicomweb:studies": ("tests.webapp.test_dicomweb", "test_study_search_shows_only_visible_studies", None),
     **{
@@ -176,7 +176,7 @@ def test_the_walk_finds_the_sites_endpoints():
         "study-map",
         "api-root",
         "dicomweb:frames",
-        "stow:study",
+        "dicomweb:study",
         "cohort_pages:detail",
         "viewer:item",
         "audit",

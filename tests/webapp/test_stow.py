@@ -190,3 +190,30 @@ def test_other_methods_still_reach_qido_and_session_posts_need_csrf(world, api, 
     csrf_client.force_login(world.coordinator)
     r = stow(csrf_client, world.cohort_a.pk, multipart([phantoms.files(0)[0].read_bytes()]))
     assert r.status_code == 403
+
+
+def test_a_signed_in_browser_session_stores_with_its_csrf_header_and_not_without(world, phantoms):
+    """A session (the viewer's, a page's script) may STOW-RS like a token: the CSRF token comes in
+    the X-CSRFToken header (the body is DICOM, it cannot carry one), checked without parsing it."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.coordinator)
+    client.get("/")  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    body = multipart([p.read_bytes() for p in phantoms.files(0)])
+    before = Instance.objects.count()
+    refused = stow(client, world.cohort_a.pk, body)
+    assert refused.status_code == 403 and "CSRF" in value(refused.json(), COMMENT)
+    assert Instance.objects.count() == before
+    url = f"/dicomweb/studies?cohort={world.cohort_a.pk}"
+    stored = client.generic(
+        "POST",
+        url,
+        body,
+        content_type=CONTENT_TYPE,
+        HTTP_ACCEPT="application/dicom+json",
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert stored.status_code == 200, stored.content[:500]
+    assert Instance.objects.count() == before + len(phantoms.files(0))
