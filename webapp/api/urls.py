@@ -5,9 +5,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.routers import DefaultRouter
 
 from webapp.accounts.views import ObtainTokenView, RevokeAllTokensView, RevokeTokenView
+from webapp.cohorts.study_views import StudyViewSet
 from webapp.cohorts.views import CohortViewSet
 from webapp.detection import views as detection
-from webapp.studies.views import StudyViewSet
 from webapp.worklists import views as worklists
 
 router = DefaultRouter()

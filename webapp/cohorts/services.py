@@ -22,17 +22,31 @@ from django.db import IntegrityError, transaction
 from detector.cohort import CohortError, read_labels
 from webapp.accounts.services import audit
 from webapp.cohorts.models import Cohort, CohortLabel, CohortMember, CohortStudy
-from webapp.cohorts.selectors import usable_study_ids, visible_cohorts
+from webapp.cohorts.selectors import usable_study_ids, visible_cohorts, visible_studies
 from webapp.cohorts.signals import studies_added
 from webapp.core.errors import require
 from webapp.studies.deid import Deidentifier
 from webapp.studies.ingest import IngestBatch, IngestResult
+from webapp.studies.models import Study
 from webapp.studies.staging import UploadLike, display_name
 from webapp.studies.uploads import format_bytes
 
 # A unique-constraint race with a concurrent upload of the same images is resolved by deciding
 # the verdicts again; more attempts than this means something else is wrong.
 INGEST_COMMIT_ATTEMPTS = 3
+
+
+def view_study(acting_user: AbstractBaseUser, study_id: int) -> Study:
+    """The study with its patient and series, if the user may see it (Study.DoesNotExist if not)."""
+    with transaction.atomic():
+        study = visible_studies(acting_user).select_related("patient").get(pk=study_id)
+        audit(
+            acting_user,
+            "study.viewed",
+            study,
+            details={"study_instance_uid": study.study_instance_uid, "patient_id": study.patient.patient_id},
+        )
+    return study
 
 
 def get_visible_cohort(acting_user: AbstractBaseUser, cohort_id: int) -> Cohort:

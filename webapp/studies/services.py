@@ -1,4 +1,5 @@
-"""Study actions. Every view of a study is audited: who looked at which patient's images, when."""
+"""Study actions. Every view of a study is audited: who looked at which patient's images, when
+(the access itself is the cohorts': ``webapp.cohorts.services.view_study``)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from webapp.accounts.services import audit
-from webapp.cohorts.selectors import visible_studies
-from webapp.studies.models import Study
-
-
-def view_study(acting_user: AbstractBaseUser, study_id: int) -> Study:
-    """The study with its patient and series, if the user may see it (Study.DoesNotExist if not)."""
-    with transaction.atomic():
-        study = visible_studies(acting_user).select_related("patient").get(pk=study_id)
-        audit(
-            acting_user,
-            "study.viewed",
-            study,
-            details={"study_instance_uid": study.study_instance_uid, "patient_id": study.patient.patient_id},
-        )
-    return study
 
 
 def record_study_list_view(

@@ -1,5 +1,5 @@
-"""Study API: list (by cohort) and detail. Access comes from cohort membership; every response
-that shows patient identifiers is audited."""
+"""Study API: list (by cohort) and detail. Here, not in ``studies``, because access comes from
+cohort membership; every response that shows patient identifiers is audited."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from rest_framework import mixins, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from webapp.cohorts import services
 from webapp.cohorts.selectors import visible_cohorts, visible_studies
 from webapp.core.permissions import ActionPermissions
 from webapp.core.queries import count_of
-from webapp.studies import services
+from webapp.studies import services as study_services
 from webapp.studies.filters import StudyFilter
 from webapp.studies.models import Instance, Series, Study
 from webapp.studies.serializers import StudyDetailSerializer, StudySerializer
@@ -65,7 +66,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         rows = (
             response.data.get("results", response.data) if isinstance(response.data, dict) else response.data
         )
-        services.record_study_list_view(
+        study_services.record_study_list_view(
             request.user, [row["id"] for row in rows], {k: v for k, v in request.query_params.items()}
         )
         return response
