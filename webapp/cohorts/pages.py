@@ -1,5 +1,6 @@
 """Cohort pages: the list (and creating one), and a cohort's page with its studies, the upload
-form with each file's verdict, detection with live job progress, labels and calibration.
+form with each file's verdict, labels and members; detection and worklists add their parts to
+it (webapp/cohorts/parts.py) and own their actions.
 
 Thin like the API views: every change goes through the same services; object access is the
 selectors' (another cohort is 404), roles are the permissions (403).
@@ -12,11 +13,9 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -24,15 +23,11 @@ from webapp.accounts.access import page_requires
 from webapp.accounts.services import user_role
 from webapp.cohorts import services
 from webapp.cohorts.models import Cohort, CohortMember
+from webapp.cohorts.parts import page_parts
 from webapp.cohorts.selectors import visible_cohorts, with_counts
 from webapp.core.errors import STORAGE_FULL_MESSAGE, StorageFull, UploadTooLarge, form_errors, is_storage_full
-from webapp.detection import services as detection_services
-from webapp.detection.models import Calibration, DetectionResult
-from webapp.detection.points import DEFAULT_POINT
-from webapp.detection.selectors import active_model_version, latest_calibration, visible_calibrations
 from webapp.studies import services as study_services
 from webapp.studies.models import Study
-from webapp.worklists.selectors import visible_worklists
 
 _VIEW = "cohorts.view_cohort"
 STUDIES_SHOWN = 500
@@ -67,36 +62,26 @@ def cohort_list(request: HttpRequest) -> HttpResponse:
 
 def _detail_context(request: HttpRequest, cohort: Cohort) -> dict[str, Any]:
     user = request.user
-    version = active_model_version()
-    score = DetectionResult.objects.filter(study=OuterRef("pk"), model_version=version)
     studies = list(
         Study.objects.filter(cohort_links__cohort=cohort)
         .select_related("patient")
-        .annotate(fused_score=Subquery(score.values("fused_score")[:1]))
         .order_by("-created_at", "-id")[:STUDIES_SHOWN]
     )
     study_services.record_study_list_view(
         user, [s.pk for s in studies], {"cohort": str(cohort.pk), "page": "cohort"}
     )
-    calibration = latest_calibration(version)
-    balanced = calibration.point(DEFAULT_POINT) if calibration else None
-    for s in studies:
-        s.call = balanced.call(s.fused_score) if balanced and s.fused_score is not None else None
     counts = with_counts(Cohort.objects.filter(pk=cohort.pk)).get()
     return {
+        # what detection and worklists add: their parts, registered with webapp.cohorts.parts
+        **page_parts(request, cohort, studies),
         "cohort": cohort,
         "counts": counts,
         "studies": studies,
         "studies_truncated": counts.study_count > len(studies),
-        "model_version": version,
-        "balanced": balanced,
         "role": user_role(user),
         "members": CohortMember.objects.filter(cohort=cohort)
         .select_related("user")
         .order_by("user__username"),
-        "worklists": visible_worklists(user).filter(cohort=cohort).order_by("-created_at")[:20],
-        "calibrations": visible_calibrations(user).filter(cohort=cohort).select_related("model_version")[:10],
-        "jobs_url": f"{reverse('detection-job-list')}?cohort={cohort.pk}&page_size=500",
         "is_calibration": cohort.purpose == Cohort.Purpose.CALIBRATION,
     }
 
@@ -155,23 +140,6 @@ def cohort_upload(request: HttpRequest, cohort_id: int) -> HttpResponse:
 
 
 @require_POST
-@page_requires(_VIEW, "detection.launch_detection")
-def cohort_detect(request: HttpRequest, cohort_id: int) -> HttpResponse:
-    cohort = _cohort(request, cohort_id)
-    try:
-        result = detection_services.launch_detection_for_cohort(request.user, cohort)
-    except ValidationError as e:
-        messages.error(request, form_errors(e))
-    else:
-        messages.success(
-            request,
-            f"Detection with {result.model_version.name}: {len(result.created)} job(s) queued, "
-            f"{len(result.existing)} already queued, running or done.",
-        )
-    return redirect("cohort_pages:detail", cohort.pk)
-
-
-@require_POST
 @page_requires(_VIEW, "cohorts.attach_labels")
 def cohort_labels(request: HttpRequest, cohort_id: int) -> HttpResponse:
     cohort = _cohort(request, cohort_id)
@@ -192,19 +160,6 @@ def cohort_labels(request: HttpRequest, cohort_id: int) -> HttpResponse:
             f"{result.studies_present} of {result.studies_labelled} labelled studies are uploaded.{note}",
         )
     return redirect("cohort_pages:detail", cohort.pk)
-
-
-@require_POST
-@page_requires(_VIEW, "detection.run_calibration")
-def cohort_calibrate(request: HttpRequest, cohort_id: int) -> HttpResponse:
-    cohort = _cohort(request, cohort_id)
-    try:
-        calibration: Calibration = detection_services.launch_calibration(request.user, cohort)
-    except ValidationError as e:
-        messages.error(request, form_errors(e))
-        return redirect("cohort_pages:detail", cohort.pk)
-    messages.success(request, f"Calibration {calibration.pk} queued; this page follows it.")
-    return redirect("detection_pages:calibration", calibration.pk)
 
 
 @require_POST

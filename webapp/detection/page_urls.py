@@ -9,4 +9,6 @@ urlpatterns = [
     path("jobs/<int:job_id>/cancel/", pages.job_cancel, name="job-cancel"),
     path("calibrations/", pages.calibration_list, name="calibrations"),
     path("calibrations/<int:calibration_id>/", pages.calibration_detail, name="calibration"),
+    path("cohorts/<int:cohort_id>/detect/", pages.cohort_detect, name="cohort-detect"),
+    path("cohorts/<int:cohort_id>/calibrate/", pages.cohort_calibrate, name="cohort-calibrate"),
 ]

@@ -1,9 +1,11 @@
-"""Detection pages: the job monitor (filter by state, cancel) and calibrations with their ROC plot
-and operating points. The same services and selectors as the API."""
+"""Detection pages: the job monitor (filter by state, cancel), calibrations with their ROC plot
+and operating points, and launching detection or calibration from a cohort's page. The same
+services and selectors as the API."""
 
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
@@ -11,8 +13,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from webapp.accounts.access import page_requires
+from webapp.cohorts.models import Cohort
 from webapp.cohorts.selectors import visible_cohorts
-from webapp.core.errors import Conflict
+from webapp.core.errors import Conflict, form_errors
 from webapp.detection import services
 from webapp.detection.models import Calibration, DetectionJob, JobStatus
 from webapp.detection.selectors import visible_calibrations, visible_jobs
@@ -105,3 +108,41 @@ def calibration_detail(request: HttpRequest, calibration_id: int) -> HttpRespons
         "detection/calibration.html",
         {"calibration": calibration, "rows": rows, "live": calibration.status in {"queued", "running"}},
     )
+
+
+def _cohort(request: HttpRequest, cohort_id: int) -> Cohort:
+    try:
+        return visible_cohorts(request.user).get(pk=cohort_id)
+    except Cohort.DoesNotExist:
+        raise Http404("no such cohort among yours") from None
+
+
+# The actions of detection's part of a cohort's page (cohort_part.py).
+@require_POST
+@page_requires("cohorts.view_cohort", "detection.launch_detection")
+def cohort_detect(request: HttpRequest, cohort_id: int) -> HttpResponse:
+    cohort = _cohort(request, cohort_id)
+    try:
+        result = services.launch_detection_for_cohort(request.user, cohort)
+    except ValidationError as e:
+        messages.error(request, form_errors(e))
+    else:
+        messages.success(
+            request,
+            f"Detection with {result.model_version.name}: {len(result.created)} job(s) queued, "
+            f"{len(result.existing)} already queued, running or done.",
+        )
+    return redirect("cohort_pages:detail", cohort.pk)
+
+
+@require_POST
+@page_requires("cohorts.view_cohort", "detection.run_calibration")
+def cohort_calibrate(request: HttpRequest, cohort_id: int) -> HttpResponse:
+    cohort = _cohort(request, cohort_id)
+    try:
+        calibration: Calibration = services.launch_calibration(request.user, cohort)
+    except ValidationError as e:
+        messages.error(request, form_errors(e))
+        return redirect("cohort_pages:detail", cohort.pk)
+    messages.success(request, f"Calibration {calibration.pk} queued; this page follows it.")
+    return redirect("detection_pages:calibration", calibration.pk)
