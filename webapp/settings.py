@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "webapp.api",
     "webapp.dicomweb",
     "webapp.viewer",
+    "webapp.site",
 ]
 
 MIDDLEWARE = [

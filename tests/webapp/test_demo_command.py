@@ -12,7 +12,7 @@ from tests.webapp.factories import (
     detection_result,
     study_in_cohort,
 )
-from webapp.detection.management.commands.demo import WORKLIST_NAME, demo_worklist
+from webapp.site.management.commands.demo import WORKLIST_NAME, demo_worklist
 from webapp.worklists.models import Worklist
 
 pytestmark = pytest.mark.django_db

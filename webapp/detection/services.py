@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -63,8 +64,7 @@ def _check_cohort(user: User, cohort: Cohort) -> None:
 
 # --- sending jobs to the workers ------------------------------------------------------------
 def _send(jobs: list[Job]) -> None:
-    from webapp.celery import app
-
+    app = current_app  # the project's Celery app (webapp/celery.py), without importing the project
     for job in jobs:
         try:
             app.send_task(
@@ -488,10 +488,8 @@ def cancel_job(acting_user: User, job: Job) -> Job:
 def _revoke(task_id: str) -> None:
     """Best effort: a revoked message is dropped by workers; one that still arrives finds its job
     cancelled and does nothing."""
-    from webapp.celery import app
-
     try:
-        app.control.revoke(task_id)
+        current_app.control.revoke(task_id)
     except Exception:
         log.warning("could not broadcast the revocation of task %s", task_id, exc_info=True)
 

@@ -1,0 +1,95 @@
+"""The site's layers, one way (issue 13; docs/architecture.md).
+
+Each app may import the apps of its own layer's predecessors, never one above it; the core
+imports no app. Imports inside functions count too (a late import is still a dependency).
+Second, the web process (settings and URLconf) does not load torch: the detector's engine is
+the workers' business.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+WEBAPP = REPO / "webapp"
+
+# Bottom to top. An app may import apps in earlier layers (and its own).
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("core", "env"),  # what every app uses
+    ("accounts",),  # users, roles, the audit trail
+    ("studies",),  # DICOM objects, ingest, de-identification
+    ("cohorts",),  # cohorts, membership, which studies a user may see
+    ("detection",),  # model versions, jobs, results, maps, calibration
+    ("worklists",),  # reading: worklists, reads, the AI-versus-reader review
+    ("dicomweb", "viewer"),  # the standard interfaces and the viewer
+    ("api", "site"),  # the API's URLconf; the site-wide demo
+)
+LAYER_OF = {app: n for n, apps in enumerate(LAYERS) for app in apps}
+# Modules of the project itself (settings, URLconf, Celery, WSGI): above every app.
+PROJECT_MODULES = {"settings", "urls", "celery", "wsgi", "asgi", "views", "__init__"}
+
+
+def webapp_imports(path: Path) -> set[str]:
+    """The first component after ``webapp.`` of every module this file imports."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "webapp" and len(parts) > 1:
+                out.add(parts[1])
+    return out
+
+
+def upward_imports() -> list[str]:
+    found = []
+    for path in sorted(WEBAPP.rglob("*.py")):
+        rel = path.relative_to(WEBAPP)
+        if "migrations" in rel.parts or len(rel.parts) == 1:
+            continue  # migrations are Django's history; project modules sit above every app
+        app = rel.parts[0]
+        assert app in LAYER_OF, f"webapp/{app}/ is in no layer: add it to LAYERS (and docs/architecture.md)"
+        for target in webapp_imports(path):
+            if target in PROJECT_MODULES and target != "__init__":
+                found.append(f"webapp/{rel} imports the project module webapp.{target}")
+            elif target in LAYER_OF and LAYER_OF[target] > LAYER_OF[app]:
+                found.append(f"webapp/{rel} ({app}) imports {target}, a layer above it")
+            elif target in LAYER_OF and LAYER_OF[target] == LAYER_OF[app] and target != app:
+                found.append(f"webapp/{rel} ({app}) imports {target}, beside it in its layer")
+    return found
+
+
+def test_no_app_imports_one_above_it():
+    assert upward_imports() == []
+
+
+def test_the_rule_sees_an_upward_import(tmp_path, monkeypatch):
+    """The check itself can fail: an import of worklists from studies is caught."""
+    fake = WEBAPP / "studies" / "_layer_probe.py"
+    fake.write_text("from webapp.worklists.models import Worklist\n")
+    try:
+        assert any("imports worklists, a layer above it" in f for f in upward_imports())
+    finally:
+        fake.unlink()
+
+
+def test_the_web_process_does_not_load_torch():
+    code = (
+        "import sys, django; django.setup(); "
+        "from django.urls import get_resolver; get_resolver().url_patterns; "
+        "import webapp.wsgi; "
+        "print(sorted(m for m in ('torch', 'monai', 'detector.model') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "webapp.settings"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
