@@ -102,8 +102,9 @@ async function start() {
         mpr: () => mpr,
         activePlane: () => activePlane,
       }),
+      config.operatingPoints,
     );
-    renderHelp(document);
+    renderHelp(document, config.operatingPoints);
     const help = document.querySelector('[data-role=help]');
     document.querySelector('[data-action=help]')?.addEventListener('click', () => (help.hidden = !help.hidden));
     help.addEventListener('click', (evt) => evt.target === help && (help.hidden = true)); // the backdrop
@@ -275,7 +276,11 @@ function shortcutCommands({ viewer, overlay, operatingPoint, readForm, read, use
  */
 function startReadForm(config, form, operatingPoint) {
   const submit = () =>
-    form.actions.submit(config, readOperatingPoint(operatingPoint.get()), window.fusionscreenViewer.result?.id);
+    form.actions.submit(
+      config,
+      readOperatingPoint(operatingPoint.get(), config.defaultPoint),
+      window.fusionscreenViewer.result?.id,
+    );
   const go = (direction) => {
     const target = form.get().item?.[direction];
     if (target && form.actions.mayLeave()) {
@@ -292,7 +297,7 @@ function startReadForm(config, form, operatingPoint) {
 
 /** The latest calibration's ROC for the operating-point control (one request, then local). */
 async function startOperatingPoint(config, store) {
-  store.subscribe(renderOnNextFrame(() => renderOperatingPoint(document, store.get())));
+  store.subscribe(renderOnNextFrame(() => renderOperatingPoint(document, store.get(), config.operatingPoints)));
   bindOperatingPoint(document, store, config.user ?? '');
   if (!config.calibrationUrl) {
     store.set({ status: 'none', message: 'This site has no calibrations.' });
@@ -313,7 +318,7 @@ async function startOperatingPoint(config, store) {
     const calibration = await response.json();
     const points = rocPoints(calibration);
     const saved = loadChoice(config.user ?? '');
-    let preset = saved ? saved.preset : 'balanced';
+    let preset = saved ? saved.preset : config.defaultPoint;
     if (preset && !calibration.operating_points?.fused?.[preset]) {
       preset = null;
     }

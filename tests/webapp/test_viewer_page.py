@@ -69,6 +69,14 @@ def test_the_page_loads_the_bundle_with_the_study_config(client, world, bundle):
     assert config["resultUrl"] == f"/api/studies/{world.study_a.pk}/result/"
     assert config["mapUrlTemplate"] == f"/api/studies/{world.study_a.pk}/maps/{{kind}}/"
     assert '<script id="viewer-config" type="application/json">' in html
+    # the named operating points come from the site (webapp/detection/points.py), once
+    names = [p["name"] for p in config["operatingPoints"]]
+    assert (
+        names == ["high_sensitivity", "balanced", "high_specificity"] and config["defaultPoint"] == "balanced"
+    )
+    assert [p["key"] for p in config["operatingPoints"]] == ["1", "2", "3"]
+    for p in config["operatingPoints"]:
+        assert f'data-op-preset="{p["name"]}"' in html
 
 
 def test_opening_is_audited_and_refusals_tell_what_to_do(client, world, bundle):

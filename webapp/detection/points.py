@@ -12,10 +12,26 @@ from dataclasses import dataclass
 
 from detector.operating_points import POINT_NAMES, POINT_RULES
 
-__all__ = ["DEFAULT_POINT", "POINT_NAMES", "POINT_RULES", "OperatingPoint", "points_of", "interpret"]
+__all__ = [
+    "DEFAULT_POINT",
+    "POINT_NAMES",
+    "POINT_RULES",
+    "OperatingPoint",
+    "points_of",
+    "interpret",
+    "viewer_points",
+]
 
 DEFAULT_POINT = "balanced"
 CUSTOM = "custom"
+POINT_LABELS = {
+    "high_sensitivity": ("High sensitivity", "High sens."),
+    "balanced": ("Balanced", "Balanced"),
+    "high_specificity": ("High specificity", "High spec."),
+}
+# The order a reader meets them in: more sensitive to more specific (keys 1, 2, 3 in the viewer).
+SENSITIVE_TO_SPECIFIC = ("high_sensitivity", "balanced", "high_specificity")
+assert set(SENSITIVE_TO_SPECIFIC) == set(POINT_NAMES) == set(POINT_LABELS)
 FUSED = "fused"  # the branch whose score decides (the others are shown for comparison)
 
 
@@ -72,3 +88,18 @@ def interpret(fused_score: float, operating_points: dict | None) -> dict:
         name: {**point.to_dict(), "call": point.call(fused_score)}
         for name, point in points_of(operating_points).items()
     }
+
+
+def viewer_points() -> list[dict]:
+    """The named points as the viewer's configuration hands them over (names defined here
+    once): name, label, short label, rule and key, more sensitive first."""
+    return [
+        {
+            "name": name,
+            "label": POINT_LABELS[name][0],
+            "short": POINT_LABELS[name][1],
+            "rule": POINT_RULES[name],
+            "key": str(n + 1),
+        }
+        for n, name in enumerate(SENSITIVE_TO_SPECIFIC)
+    ]

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
+from webapp.detection.points import DEFAULT_POINT, viewer_points
 from webapp.studies.models import Study
 from webapp.viewer import bundle, services
 from webapp.worklists.models import WorklistItem
@@ -69,6 +70,9 @@ def study_viewer(request: HttpRequest, study_id: int) -> HttpResponse:
         "mapUrlTemplate": map_url.replace("KIND", "{kind}") if map_url else None,
         "detectionStatusUrl": reverse("viewer:detection-status", args=[study.pk]),
         "calibrationUrl": _optional_url("calibration-latest"),
+        # The named operating points (webapp/detection/points.py), more sensitive first.
+        "operatingPoints": viewer_points(),
+        "defaultPoint": DEFAULT_POINT,
         # The operating point chosen in the viewer is remembered per user (in the browser).
         "user": request.user.get_username(),
         # The read form: the worklist item being read, its API and the viewer of its neighbours.
@@ -79,7 +83,14 @@ def study_viewer(request: HttpRequest, study_id: int) -> HttpResponse:
         "itemViewerUrlTemplate": _url_template("viewer:item", "id"),
         "csrfToken": get_token(request),
     }
-    context = {"study": study, "assets": assets, "viewer_config": config, "panes": PANES, "item": item}
+    context = {
+        "study": study,
+        "assets": assets,
+        "viewer_config": config,
+        "panes": PANES,
+        "item": item,
+        "points": config["operatingPoints"],
+    }
     return render(request, "viewer/study.html", context)
 
 

@@ -128,13 +128,13 @@ export function createReadForm() {
 }
 
 /** The operating point to record with the read, from the viewer's operating-point state. */
-export function readOperatingPoint(op) {
+export function readOperatingPoint(op, defaultPoint = 'balanced') {
   if (op.status !== 'ready') {
-    return { operating_point: 'balanced' }; // no calibration: the server records no threshold
+    return { operating_point: defaultPoint }; // no calibration: the server records no threshold
   }
   if (op.preset) {
     return { operating_point: op.preset };
   }
   const point = op.points[op.index];
-  return point ? { operating_point: 'custom', threshold: point.threshold } : { operating_point: 'balanced' };
+  return point ? { operating_point: 'custom', threshold: point.threshold } : { operating_point: defaultPoint };
 }

@@ -1,12 +1,12 @@
 import { createStore } from './store.js';
 
 /**
- * The operating point (next step): a threshold on the fused score chosen over the active model's
- * calibration ROC, with named presets (high sensitivity, balanced, high specificity). Updated in
- * the browser only; the choice is remembered per user.
+ * The operating point: a threshold on the fused score chosen over the active model's calibration
+ * ROC, with the site's named presets (config.operatingPoints). Updated in the browser only; the
+ * choice is remembered per user.
  *
  *   calibration  the ROC points { threshold, sensitivity, specificity }[] or null (none yet)
- *   preset       'high_sensitivity' | 'balanced' | 'high_specificity' | null (custom)
+ *   preset       a named point's name (config.operatingPoints[].name) or null (custom)
  *   threshold    the fused-score threshold in use, or null
  */
 export function createOperatingPointState() {
@@ -15,7 +15,7 @@ export function createOperatingPointState() {
     message: 'Loading the calibration…',
     calibration: null,
     points: [], // the fused ROC's finite thresholds, highest first
-    preset: 'balanced',
+    preset: null, // set from config.defaultPoint once the calibration is loaded
     index: 0, // into points, when preset is null (custom)
     fusedScore: null, // this study's fused score, when it has a result
   });

@@ -1,14 +1,13 @@
 /**
- * The operating point: presets (high sensitivity, balanced, high specificity) from the latest
+ * The operating point: presets (the site's named points, config.operatingPoints) from the latest
  * calibration of the active model, and a slider over its fused-score ROC thresholds. Shows the
  * sensitivity and specificity at the chosen threshold and this study's call there. All in the
  * browser; the choice is remembered per user in localStorage.
  */
-export const PRESET_LABELS = Object.freeze({
-  high_sensitivity: 'High sensitivity',
-  balanced: 'Balanced',
-  high_specificity: 'High specificity',
-});
+/** A named point's label, from the page's configuration (config.operatingPoints). */
+export function presetLabel(points, name) {
+  return points.find((p) => p.name === name)?.label ?? name;
+}
 
 /** The fused ROC as points { threshold, sensitivity, specificity }, highest threshold first. */
 export function rocPoints(calibration) {
@@ -99,7 +98,7 @@ export function nearestIndex(points, threshold) {
 
 const pct = (v) => `${(100 * v).toFixed(1)}%`;
 
-export function renderOperatingPoint(doc, state) {
+export function renderOperatingPoint(doc, state, points = []) {
   const root = doc.querySelector('[data-panel=operating-point]');
   if (!root) {
     return;
@@ -128,7 +127,7 @@ export function renderOperatingPoint(doc, state) {
   set('threshold', point ? point.threshold.toFixed(3) : '–');
   set('sensitivity', point ? pct(point.sensitivity) : '–');
   set('specificity', point ? pct(point.specificity) : '–');
-  set('preset', state.preset ? PRESET_LABELS[state.preset] : 'Custom');
+  set('preset', state.preset ? presetLabel(points, state.preset) : 'Custom');
   const score = state.fusedScore;
   if (point && score !== null && score !== undefined) {
     const positive = score >= point.threshold;

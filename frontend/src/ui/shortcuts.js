@@ -1,6 +1,8 @@
 /**
  * Keyboard shortcuts, one table: the handler and the "?" help overlay both read it. Keys do
  * nothing while the focus is in a text field, except Ctrl+Enter (submit the read) and Escape.
+ * The operating points' keys come from the page's configuration (config.operatingPoints: the
+ * site names the points once), so they are added to the table rather than written here.
  */
 export const SHORTCUTS = Object.freeze([
   { keys: ['L'], label: 'Lung window', command: 'lung' },
@@ -12,7 +14,6 @@ export const SHORTCUTS = Object.freeze([
   { keys: ['S'], label: 'Overlay map: fused → global → local', command: 'cycleMap' },
   { keys: ['F', 'G'], label: 'Overlay map: fused, global', command: null },
   { keys: ['+', '−'], label: 'Display threshold up / down', command: null },
-  { keys: ['1', '2', '3'], label: 'Operating point: high sensitivity, balanced, high specificity', command: null },
   { keys: ['M'], label: 'Mark lesion mode (click in a view to place a mark)', command: 'toggleMarking' },
   { keys: ['N', ']'], label: 'Next worklist item', command: 'next' },
   { keys: ['Shift+N', '['], label: 'Previous worklist item', command: 'previous' },
@@ -40,9 +41,6 @@ const KEYMAP = Object.freeze({
   '=': ['threshold', 1],
   '-': ['threshold', -1],
   _: ['threshold', -1],
-  1: ['operatingPoint', 'high_sensitivity'],
-  2: ['operatingPoint', 'balanced'],
-  3: ['operatingPoint', 'high_specificity'],
   m: ['toggleMarking'],
   n: ['next'],
   N: ['previous'],
@@ -52,8 +50,22 @@ const KEYMAP = Object.freeze({
   Escape: ['escape'],
 });
 
+/** The help table with the operating points' row (after the display threshold's). */
+export function shortcutsFor(points = []) {
+  if (!points.length) {
+    return SHORTCUTS;
+  }
+  const row = {
+    keys: points.map((p) => p.key),
+    label: `Operating point: ${points.map((p) => p.label.toLowerCase()).join(', ')}`,
+    command: null,
+  };
+  const at = SHORTCUTS.findIndex((s) => s.label.startsWith('Display threshold')) + 1;
+  return [...SHORTCUTS.slice(0, at), row, ...SHORTCUTS.slice(at)];
+}
+
 /** Which command a keydown means, or null. Exported for the tests. */
-export function commandFor(evt) {
+export function commandFor(evt, points = []) {
   if (evt.key === 'Enter' && (evt.ctrlKey || evt.metaKey)) {
     return ['submit'];
   }
@@ -64,13 +76,17 @@ export function commandFor(evt) {
   if (typing) {
     return evt.key === 'Escape' ? ['escape'] : null;
   }
+  const point = points.find((p) => p.key === evt.key);
+  if (point) {
+    return ['operatingPoint', point.name];
+  }
   const key = evt.key.length === 1 && evt.key !== 'N' ? evt.key.toLowerCase() : evt.key;
   return KEYMAP[key] ?? null;
 }
 
-export function bindShortcuts(doc, commands) {
+export function bindShortcuts(doc, commands, points = []) {
   doc.addEventListener('keydown', (evt) => {
-    const found = commandFor(evt);
+    const found = commandFor(evt, points);
     if (!found) {
       return;
     }
@@ -84,14 +100,14 @@ export function bindShortcuts(doc, commands) {
   });
 }
 
-/** Fills the help overlay's table from SHORTCUTS. */
-export function renderHelp(doc) {
+/** Fills the help overlay's table from SHORTCUTS and the operating points. */
+export function renderHelp(doc, points = []) {
   const list = doc.querySelector('[data-help=list]');
   if (!list) {
     return;
   }
   list.replaceChildren(
-    ...SHORTCUTS.flatMap(({ keys, label }) => {
+    ...shortcutsFor(points).flatMap(({ keys, label }) => {
       const dt = doc.createElement('dt');
       keys.forEach((key, i) => {
         if (i) {
