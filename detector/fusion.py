@@ -1,4 +1,4 @@
-"""Fusion of the two branches (METHOD.md §3), at patient level and voxel level."""
+"""Fusion of the two branches (docs/method.md, "fusion"), at patient level and voxel level."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Global branch (METHOD.md §1): PatchCore on maximum-intensity projections of each lung.
+"""Global branch (docs/method.md, "global"): PatchCore on maximum-intensity projections of each lung.
 
 Per lung and per axis, the lung-masked, windowed volume is projected to a 2-D MIP, cropped to
 the lung's projected mask, padded square and resized; a frozen CNN gives mid-level patch

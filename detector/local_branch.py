@@ -1,4 +1,4 @@
-"""The local slot's paper realisation, "csi" (METHOD.md §2): contrastive features of 3-D cubes
+"""The local slot's paper realisation, "csi" (docs/method.md, "local, csi"): contrastive features of 3-D cubes
 seen as three projections. Meant for GPUs: on two CPU cores its encoders do not learn
 (docs/results.md); the CPU default is :mod:`detector.local_fpi`.
 

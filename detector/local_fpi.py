@@ -1,4 +1,4 @@
-"""The local slot's CPU realisation: foreign-patch segmentation (METHOD.md §2b).
+"""The local slot's CPU realisation: foreign-patch segmentation (docs/method.md, "local, fpi").
 
 A small 2.5-D U-Net learns, on normal scans only, to segment patches of *other normal scans*
 blended into a normal lung (the FPI / NSA family of self-supervised anomaly detection). It

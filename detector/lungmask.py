@@ -1,4 +1,4 @@
-"""Classical lung segmentation: left and right lungs, airways removed (METHOD.md §0.3).
+"""Classical lung segmentation: left and right lungs, airways removed (docs/method.md, "lung mask").
 
 The paper used the pretrained lungmask U-Net (R231); its weights cannot be downloaded here,
 so this is the classical recipe: threshold, drop outside air, take out trachea and main

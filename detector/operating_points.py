@@ -1,4 +1,4 @@
-"""Named operating points on a ROC curve and what a threshold does (METHOD.md section 4).
+"""Named operating points on a ROC curve and what a threshold does (docs/method.md, "evaluation").
 
 Numpy and scikit-learn only: the web process imports this to name and apply the points, and
 must not load torch for it.

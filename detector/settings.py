@@ -58,7 +58,7 @@ _PERCENTILES = ("local_percentile", "fusion_local_clip_pct", "fusion_global_clip
 
 @dataclass(frozen=True)
 class ModelSettings:
-    # --- preprocessing (METHOD.md §0) ---
+    # --- preprocessing (docs/method.md, "resample") ---
     working_spacing_mm: float = 1.0  # isotropic; the paper did not resample (deliberate fix)
     window_hu: tuple[float, float] = (-800.0, 0.0)  # paper's projection window
     lung_threshold_hu: float = -320.0  # classical lung mask threshold
@@ -69,7 +69,7 @@ class ModelSettings:
     # partial volume with the chest wall would put a bright rim into every ray's maximum.
     mask_rim_mm: float = 2.0
 
-    # --- global branch (METHOD.md §1) ---
+    # --- global branch (docs/method.md, "global") ---
     global_image_px: int = 224  # paper: 224x224 inputs
     global_keep_aspect: bool = True  # open choice: pad the lung crop to square before resizing
     global_feature_pool: int = 3  # paper: 3x3 average pooling of feature maps
@@ -83,12 +83,12 @@ class ModelSettings:
     global_extractor: str = "efficientnet_lite0_imagenet"  # or "local_file:<path>"
 
     # --- local branch: a slot with two realisations (detector/local_slot.py) ---
-    # "fpi": foreign-patch segmentation, learns within the CPU budget (METHOD.md §2b; the
+    # "fpi": foreign-patch segmentation, learns within the CPU budget (docs/method.md, "local, fpi"; the
     # default, chosen under the protocol of docs/results.md, session 6). "csi": the paper's
     # contrastive cube encoders (§2), for GPUs: on two CPU cores they do not learn.
     local_realisation: str = "fpi"
 
-    # --- local branch, "fpi" realisation (METHOD.md §2b) ---
+    # --- local branch, "fpi" realisation (docs/method.md, "local, fpi") ---
     fpi_spacing_mm: float = 2.0  # the coarse grid it works on (a multiple of working_spacing_mm)
     fpi_slices: int = 9  # slab depth: 2k+1 neighbouring slices in, the centre one marked
     fpi_width: int = 16  # U-Net channels at the first level, doubling per level
@@ -102,7 +102,7 @@ class ModelSettings:
     fpi_body_share: float = 0.5  # ... taken from any body tissue (else from lung) this often
     fpi_intensity_shift: float = 0.1  # ... shifted by up to this (input units: 0.1 = 100 HU)
 
-    # --- local branch, "csi" realisation (METHOD.md §2) ---
+    # --- local branch, "csi" realisation (docs/method.md, "local, csi") ---
     local_grid: int = 9  # paper: 9x9x9 patch centres over the lungs' bounding box
     local_cube_vox: int = 96  # paper: 96 voxels per side at the working spacing
     local_view_px: int = 48  # open choice: projections resized to this (96 on GPU = paper)
@@ -118,7 +118,7 @@ class ModelSettings:
     local_bank_passes: int = 30  # paper: 30 passes, one random cube per patient per pass
     local_percentile: float = 7.0  # paper: 7th percentile of patch normality (tuned on their folds)
 
-    # --- fusion (METHOD.md §3) ---
+    # --- fusion (docs/method.md, "fusion") ---
     fusion_weight: float = 0.7  # paper: S = G + 0.7 / L (tuned on the authors' folds)
     fusion_local_clip_pct: float = 6.0  # paper: local map clipped from below at p6
     fusion_global_clip_pct: float = 94.0  # paper: global map clipped from above at p94

@@ -1,5 +1,5 @@
 """Evaluation on a labelled cohort: ROC/AUC per branch, operating points chosen on a calibration
-split and applied to the rest, localization, and a per-lesion-type table (METHOD.md §4)."""
+split and applied to the rest, localization, and a per-lesion-type table (docs/method.md, "evaluation")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Choosing the fusion weight on a labelled tuning cohort, never on the test set (METHOD.md §3).
+"""Choosing the fusion weight on a labelled tuning cohort, never on the test set (docs/method.md, "fusion").
 
 The paper tuned S = G + 0.7 / L on its own test folds. Here the weight is chosen on a separate
 labelled cohort (held-out normals plus abnormals), written into the model's settings, and the

@@ -1,5 +1,5 @@
 """Calibration figures from per-study scores: ROC and AUC per branch and the named operating
-points (METHOD.md section 4), with the detector's own definitions of those points. Run by the
+points (docs/method.md, "evaluation"), with the detector's own definitions of those points. Run by the
 worker (it loads the detector's evaluation code); what the points mean is ``points.py``."""
 
 from __future__ import annotations
