@@ -23,6 +23,7 @@ from tests.webapp.conftest import tiny_settings_overrides, zip_folder
 from tests.webapp.factories import CohortFactory, CohortMemberFactory, ModelVersionFactory, detection_result
 from webapp.accounts.models import AuditEvent
 from webapp.cohorts.models import Cohort
+from webapp.detection import jobs as job_sending
 from webapp.detection import maps, runner, services, tasks
 from webapp.detection.models import (
     TRANSITIONS,
@@ -295,7 +296,7 @@ def test_a_study_without_ct_fails_clearly(world, model_version):
 # --- cancelling --------------------------------------------------------------------------------
 def test_cancel_a_queued_job(world, api, screened, monkeypatch, django_capture_on_commit_callbacks):
     revoked: list[str] = []
-    monkeypatch.setattr(services, "_revoke", revoked.append)
+    monkeypatch.setattr(job_sending, "_revoke", revoked.append)
     job = screened[0]
     with django_capture_on_commit_callbacks(execute=True):
         r = api(world.coordinator).post(f"/api/jobs/{job.pk}/cancel/")
@@ -752,7 +753,7 @@ def test_training_requests_are_checked(world, api, sent):
 
 
 def test_cancelling_queued_training_fails_its_model_version(world, api, sent, monkeypatch):
-    monkeypatch.setattr(services, "_revoke", lambda task_id: None)
+    monkeypatch.setattr(job_sending, "_revoke", lambda task_id: None)
     normals = CohortFactory(purpose="normal_reference")
     from tests.webapp.factories import study_in_cohort
 
