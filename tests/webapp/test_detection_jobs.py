@@ -23,8 +23,8 @@ from tests.webapp.conftest import tiny_settings_overrides, zip_folder
 from tests.webapp.factories import CohortFactory, CohortMemberFactory, ModelVersionFactory, detection_result
 from webapp.accounts.models import AuditEvent
 from webapp.cohorts.models import Cohort
+from webapp.detection import claims, maps, runner, services, tasks
 from webapp.detection import jobs as job_sending
-from webapp.detection import maps, runner, services, tasks
 from webapp.detection.models import (
     TRANSITIONS,
     Calibration,
@@ -207,13 +207,13 @@ def test_a_job_run_twice_stores_one_result(screened):
 
 def test_a_superseded_attempt_drops_its_work(screened, settings):
     job = screened[0]
-    stale = runner.claim(DetectionJob, job.pk, "slow-worker")  # attempt 1, then its message is redelivered
+    stale = claims.claim(DetectionJob, job.pk, "slow-worker")  # attempt 1, then its message is redelivered
     leftover = Path(settings.MEDIA_ROOT) / "results" / f"job-{job.pk}" / "attempt-1"
     leftover.mkdir(parents=True)
     assert runner.run_detection(job.pk, "second-worker") == "done"  # attempt 2
-    with pytest.raises(runner.ClaimLost):
-        runner.Checkpoints(DetectionJob, job.pk, stale.attempts)("global", 0.5)
-    with pytest.raises(runner.ClaimLost), runner.owned(DetectionJob, job.pk, stale.attempts):
+    with pytest.raises(claims.ClaimLost):
+        claims.Checkpoints(DetectionJob, job.pk, stale.attempts)("global", 0.5)
+    with pytest.raises(claims.ClaimLost), claims.owned(DetectionJob, job.pk, stale.attempts):
         pass
     job.refresh_from_db()
     assert (job.status, job.attempts, job.worker) == ("done", 2, "second-worker")
@@ -328,21 +328,21 @@ def test_cancel_a_running_job_stops_it_at_the_next_checkpoint(world, api, screen
 
 def test_a_second_cancel_ends_a_running_job_whose_worker_is_gone(world, api, screened):
     job = screened[0]
-    lost = runner.claim(DetectionJob, job.pk, "killed-worker")  # its worker died; no redelivery
+    lost = claims.claim(DetectionJob, job.pk, "killed-worker")  # its worker died; no redelivery
     client = api(world.coordinator)
     first = client.post(f"/api/jobs/{job.pk}/cancel/").json()
     assert (first["status"], first["cancel_requested"]) == ("running", True)
     second = client.post(f"/api/jobs/{job.pk}/cancel/").json()
     assert second["status"] == "cancelled" and "had not stopped it" in second["error"]
-    with pytest.raises(runner.ClaimLost):  # were that worker alive after all, it stops here
-        runner.Checkpoints(DetectionJob, job.pk, lost.attempts)("local", 0.6)
+    with pytest.raises(claims.ClaimLost):  # were that worker alive after all, it stops here
+        claims.Checkpoints(DetectionJob, job.pk, lost.attempts)("local", 0.6)
     relaunched = client.post(f"/api/studies/{job.study_id}/detect/").json()
     assert relaunched["created"] == 1 and relaunched["jobs"][0]["id"] != job.pk
 
 
 # --- the sweep of jobs whose worker is gone ------------------------------------------------------
 def _claimed(job: DetectionJob, worker: str, heartbeat_age_s: float, **fields) -> DetectionJob:
-    runner.claim(DetectionJob, job.pk, worker)
+    claims.claim(DetectionJob, job.pk, worker)
     old = timezone.now() - timedelta(seconds=heartbeat_age_s)
     DetectionJob.objects.filter(pk=job.pk).update(heartbeat_at=old, **fields)
     job.refresh_from_db()
@@ -379,8 +379,8 @@ def test_the_sweep_requeues_a_stale_running_job_once_and_its_next_delivery_finis
     ]
     # The lost worker, were it only slow, loses its claim; the new delivery stores the one result.
     assert runner.run_detection(lost.pk, "rescuer@host") == "done"
-    with pytest.raises(runner.ClaimLost):
-        runner.Checkpoints(DetectionJob, lost.pk, 1)("local", 0.6)
+    with pytest.raises(claims.ClaimLost):
+        claims.Checkpoints(DetectionJob, lost.pk, 1)("local", 0.6)
     lost.refresh_from_db()
     assert (lost.status, lost.attempts, lost.worker) == ("done", 2, "rescuer@host")
     assert DetectionResult.objects.filter(study=lost.study).count() == 1
@@ -433,7 +433,7 @@ def test_a_starting_worker_sweeps_the_jobs_its_previous_process_left_running(scr
 
 def test_checkpoints_are_heartbeats(screened):
     job = _claimed(screened[0], "w@host", 3600)
-    runner.Checkpoints(DetectionJob, job.pk, job.attempts)("global", 0.45)
+    claims.Checkpoints(DetectionJob, job.pk, job.attempts)("global", 0.45)
     job.refresh_from_db()
     assert (timezone.now() - job.heartbeat_at).total_seconds() < 60 and job.stage == "global"
 

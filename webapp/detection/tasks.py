@@ -16,7 +16,7 @@ from celery import Task, shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 
-from webapp.detection import runner, sweep
+from webapp.detection import claims, runner, sweep
 from webapp.detection.models import Calibration, DetectionJob, Job, TrainingJob
 
 log = logging.getLogger(__name__)
@@ -34,22 +34,22 @@ def _run(task: Task, model: type[Job], work, job_id: int) -> str:
     worker = task.request.hostname or socket.gethostname()
     try:
         return work(job_id, worker)
-    except runner.TransientFailure as failure:
+    except claims.TransientFailure as failure:
         tries = task.request.retries + 1
         try:
             if task.request.retries >= task.max_retries:
-                runner.end(
+                claims.end(
                     model, job_id, failure.attempt, "failed", f"gave up after {tries} tries: {failure}"
                 )
                 return "failed"
             countdown = backoff_seconds(task.request.retries)
-            runner.requeue(
+            claims.requeue(
                 model,
                 job_id,
                 failure.attempt,
                 f"{failure}; retry {tries} of {task.max_retries} in {countdown} s",
             )
-        except runner.ClaimLost:
+        except claims.ClaimLost:
             return "superseded"
         raise task.retry(countdown=countdown, exc=failure.cause) from failure
 
