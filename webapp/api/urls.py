@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from webapp.accounts.views import ObtainTokenView, RevokeAllTokensView, RevokeTokenView
 from webapp.cohorts.study_views import StudyViewSet
 from webapp.cohorts.views import CohortViewSet
+from webapp.detection import result_views as detection_results
 from webapp.detection import views as detection
 from webapp.worklists import views as worklists
 
@@ -16,7 +17,7 @@ router.register("studies", StudyViewSet, basename="study")
 router.register("model-versions", detection.ModelVersionViewSet, basename="model-version")
 router.register("training-jobs", detection.TrainingJobViewSet, basename="training-job")
 router.register("jobs", detection.DetectionJobViewSet, basename="detection-job")
-router.register("results", detection.ResultViewSet, basename="detection-result")
+router.register("results", detection_results.ResultViewSet, basename="detection-result")
 router.register("calibrations", detection.CalibrationViewSet, basename="calibration")
 router.register("worklists", worklists.WorklistViewSet, basename="worklist")
 router.register("worklist-items", worklists.WorklistItemViewSet, basename="worklist-item")
@@ -42,8 +43,8 @@ urlpatterns = [
     path("cohorts/<int:pk>/detect/", detection.CohortDetectView.as_view(), name="cohort-detect"),
     path("cohorts/<int:pk>/calibrate/", detection.CohortCalibrateView.as_view(), name="cohort-calibrate"),
     path("studies/<int:pk>/detect/", detection.StudyDetectView.as_view(), name="study-detect"),
-    path("studies/<int:pk>/result/", detection.StudyResultView.as_view(), name="study-result"),
-    path("studies/<int:pk>/maps/<str:kind>/", detection.StudyMapView.as_view(), name="study-map"),
+    path("studies/<int:pk>/result/", detection_results.StudyResultView.as_view(), name="study-result"),
+    path("studies/<int:pk>/maps/<str:kind>/", detection_results.StudyMapView.as_view(), name="study-map"),
     path("review/agreement/", worklists.AgreementView.as_view(), name="review-agreement"),
     path("", include(router.urls)),
 ]
