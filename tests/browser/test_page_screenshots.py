@@ -28,7 +28,7 @@ def filled(site):
     from webapp.accounts import roles
     from webapp.detection.calibration import calibration_metrics, write_roc_plot
     from webapp.detection.models import DetectionJob
-    from webapp.worklists import services
+    from webapp.worklists import reads, services
 
     admin = UserFactory(username="boss", role=roles.ADMIN, password=PASSWORD)
     world = World(
@@ -43,7 +43,7 @@ def filled(site):
     )
     reading = make_reading(world)
     services.start_item(site.radiologist, reading.items_a[0].pk)
-    services.record_read(site.radiologist, reading.items_a[0].pk, **read_body())
+    reads.record_read(site.radiologist, reading.items_a[0].pk, **read_body())
     DetectionJob.objects.create(
         study=study_in_cohort(site.cohort),
         model_version=reading.version,

@@ -25,7 +25,7 @@ from webapp.core.permissions import ActionPermissions, MethodPermissions
 from webapp.detection.models import ModelVersion
 from webapp.detection.selectors import latest_calibration
 from webapp.detection.services import result_interpretation
-from webapp.worklists import review, services
+from webapp.worklists import reads, review, services
 from webapp.worklists.models import ItemStatus, Read, Worklist, WorklistAssignment, WorklistItem
 from webapp.worklists.selectors import (
     triage_order,
@@ -233,7 +233,7 @@ class WorklistItemViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         body = ReadRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        read = services.record_read(
+        read = reads.record_read(
             request.user,
             item.pk,
             verdict=data["verdict"],
