@@ -223,6 +223,14 @@ class ModelSettings:
             raise ValueError(f"model settings are not valid JSON: {e}") from None
         return cls.from_dict(d)
 
+    @classmethod
+    def checked_overrides(cls, overrides: dict[str, Any]) -> dict[str, Any]:
+        """``name: value`` overrides checked against the settings (KeyError / ValueError naming
+        the setting) and given back as JSON values, tuples as lists: what a training job stores
+        and later hands to ``with_overrides`` again. The one place that converts them."""
+        settings = cls().with_overrides(overrides)
+        return {k: list(v) if isinstance(v, tuple) else v for k in overrides for v in [getattr(settings, k)]}
+
     def with_overrides(self, overrides: dict[str, Any]) -> ModelSettings:
         """Copy with ``name=value`` overrides, text values parsed as each field's type."""
         known = {f.name: f for f in fields(self)}

@@ -1,5 +1,6 @@
 """Model settings: validated on construction, refused when unknown, exact through JSON and model files."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,17 @@ def test_command_line_refuses_an_unknown_setting_without_a_traceback(tmp_path, c
     rc = main(["train", "--normals", str(tmp_path), "--out", str(tmp_path / "m"), "--set", "foo=1"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: unknown model setting 'foo'") and "Traceback" not in err
+
+
+def test_checked_overrides_are_typed_and_json_ready_and_go_back_in_unchanged():
+    """The one owner of the list/tuple conversion: a training job stores these, the worker
+    hands them back to with_overrides."""
+    stored = ModelSettings.checked_overrides({"fpi_patch_mm": [4, 40], "fpi_steps": "100"})
+    assert stored == {"fpi_patch_mm": [4.0, 40.0], "fpi_steps": 100}
+    assert json.loads(json.dumps(stored)) == stored
+    again = ModelSettings().with_overrides(stored)
+    assert again.fpi_patch_mm == (4.0, 40.0) and again.fpi_steps == 100
+    with pytest.raises(KeyError, match="unknown model setting"):
+        ModelSettings.checked_overrides({"nope": 1})
+    with pytest.raises(ValueError, match="fpi_patch_mm"):
+        ModelSettings.checked_overrides({"fpi_patch_mm": [4]})

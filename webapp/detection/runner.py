@@ -222,9 +222,7 @@ def run_training(job_id: int, worker: str) -> str:
             raise ValueError("the training cohort was deleted")
         checkpoint("reading the cohort", 0.01)
         entries = training_entries(job)
-        model_settings = ModelSettings().with_overrides(
-            {k: tuple(v) if isinstance(v, list) else v for k, v in job.settings_overrides.items()}
-        )
+        model_settings = ModelSettings().with_overrides(job.settings_overrides)
         model = detector_train.train(
             entries,
             model_settings,

@@ -217,12 +217,10 @@ def _training_settings(overrides: dict[str, Any]) -> dict[str, Any]:
     """Validate ``name: value`` setting overrides against the detector's ModelSettings."""
     from detector.settings import ModelSettings
 
-    clean = {k: tuple(v) if isinstance(v, list) else v for k, v in (overrides or {}).items()}
     try:
-        ModelSettings().with_overrides(clean)
+        return ModelSettings.checked_overrides(overrides or {})
     except (KeyError, TypeError, ValueError) as e:
         raise ValidationError({"settings": str(e).strip("'\"")}) from None
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in clean.items()}
 
 
 def launch_training(
