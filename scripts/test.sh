@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Second command: every test. Installs what it needs first; lint, then pytest.
+# Second command: every test. Installs what it needs first; lint, the viewer's unit tests
+# (node's own runner), then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -7,4 +8,5 @@ scripts/build-frontend.sh   # the viewer bundle (skipped when unchanged)
 scripts/browser-deps.sh     # Debian's chromium for tests/browser (skipped when present)
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+node --test frontend/tests/   # the viewer's pure state and sampling functions
 exec .venv/bin/python -m pytest -q "$@"
