@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from detector.geometry import CTVolume
-from detector.io.dicom_series import SeriesInfo, list_series, read_series
+from detector.io.dicom_scan import SeriesInfo, list_series
+from detector.io.dicom_series import read_series
 from detector.io.dicom_write import write_series
 from detector.io.errors import (
     DuplicateSliceError,
