@@ -83,6 +83,16 @@ export function frameUrl(config, seriesInstanceUID, sopInstanceUID, frame = 1) {
 }
 
 /** The series' metadata (WADO-RS): one DICOM JSON object per instance, no pixel data. */
+/** One frame's raw pixel bytes (WADO-RS, uncompressed), or null when the site cannot give them so. */
+export async function fetchRawFrame(url) {
+  const response = await fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/octet-stream' } });
+  const type = response.headers.get('Content-Type') ?? '';
+  if (!response.ok || !type.startsWith('application/octet-stream')) {
+    return null;
+  }
+  return response.arrayBuffer();
+}
+
 export function fetchSeriesMetadata(config, seriesInstanceUID) {
   return getDicomJson(`${seriesUrl(config, seriesInstanceUID)}/metadata`, 'the CT metadata', config);
 }

@@ -8,7 +8,7 @@
  * case: axial acquisition in the standard orientation, 16-bit uncompressed frames (what the
  * site's WADO-RS serves); otherwise there is no preview and nothing is lost.
  */
-import { TAG, fetchInstanceMetadata, fetchSeriesInstances, first } from '../data/dicomweb.js';
+import { TAG, fetchInstanceMetadata, fetchRawFrame, fetchSeriesInstances, first } from '../data/dicomweb.js';
 import { voiRange } from '../state/presets.js';
 
 const T = Object.freeze({
@@ -93,16 +93,8 @@ export async function drawPreview(canvas, frameUrl, instance, voi) {
   if (!rows || !columns || !rowSpacing || !columnSpacing || Number(first(instance, T.BitsAllocated)) !== 16) {
     return false;
   }
-  const response = await fetch(frameUrl, {
-    credentials: 'same-origin',
-    headers: { Accept: 'application/octet-stream' },
-  });
-  const type = response.headers.get('Content-Type') ?? '';
-  if (!response.ok || !type.startsWith('application/octet-stream')) {
-    return false;
-  }
-  const buffer = await response.arrayBuffer();
-  if (buffer.byteLength < rows * columns * 2) {
+  const buffer = await fetchRawFrame(frameUrl);
+  if (!buffer || buffer.byteLength < rows * columns * 2) {
     return false;
   }
   const signed = Number(first(instance, T.PixelRepresentation)) === 1;
