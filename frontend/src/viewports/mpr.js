@@ -2,7 +2,8 @@
  * The three orthogonal views of the CT volume (axial, coronal, sagittal), their tools
  * (crosshairs, window/level, pan, zoom, scroll) and the events the viewer's state listens to.
  * Callers give elements and imageIds; they get a small controller and callbacks, never
- * Cornerstone objects to poke at.
+ * Cornerstone objects to poke at. Loading is reported by loading.js, the tools are tools.js',
+ * what a view shows in patient terms viewGeometry.js'.
  */
 import {
   Enums,
@@ -13,69 +14,23 @@ import {
   utilities as csUtils,
   volumeLoader,
 } from '@cornerstonejs/core';
-import {
-  CrosshairsTool,
-  Enums as ToolEnums,
-  PanTool,
-  StackScrollTool,
-  ToolGroupManager,
-  WindowLevelTool,
-  ZoomTool,
-  addTool,
-  synchronizers,
-} from '@cornerstonejs/tools';
+import { Enums as ToolEnums } from '@cornerstonejs/tools';
 import { voiRange, windowLevel } from '../state/presets.js';
-import { createOverlayLayer, worldToIndex } from './overlayLayer.js';
 import { mark } from '../timings.js';
+import { watchLoading } from './loading.js';
+import { createOverlayLayer, worldToIndex } from './overlayLayer.js';
+import { TOOL_GROUP_ID, registerTools, setUpTools } from './tools.js';
+import { probeAt, sliceOf } from './viewGeometry.js';
+
+export { directionLetters } from './viewGeometry.js';
 
 const ENGINE_ID = 'fusionscreen';
-const TOOL_GROUP_ID = 'fusionscreen-mpr';
-const VOI_SYNC_ID = 'fusionscreen-voi';
-const { MouseBindings } = ToolEnums;
 
 export const ORIENTATIONS = Object.freeze({
   axial: Enums.OrientationAxis.AXIAL,
   coronal: Enums.OrientationAxis.CORONAL,
   sagittal: Enums.OrientationAxis.SAGITTAL,
 });
-const AXIS_NAMES = ['x', 'y', 'z'];
-// Patient directions of the LPS axes: +x left, +y posterior, +z superior.
-const POSITIVE = ['L', 'P', 'S'];
-const NEGATIVE = ['R', 'A', 'I'];
-
-/** Letters for a direction in LPS, strongest component first ("A", "AL" when oblique). */
-export function directionLetters(vector) {
-  return [0, 1, 2]
-    .filter((axis) => Math.abs(vector[axis]) > 0.25)
-    .sort((a, b) => Math.abs(vector[b]) - Math.abs(vector[a]))
-    .map((axis) => (vector[axis] > 0 ? POSITIVE[axis] : NEGATIVE[axis]))
-    .join('');
-}
-
-function dominantAxis(vector) {
-  return [0, 1, 2].reduce((best, axis) => (Math.abs(vector[axis]) > Math.abs(vector[best]) ? axis : best), 0);
-}
-
-const LINE_COLOURS = Object.freeze({
-  axial: 'rgb(235, 87, 87)',
-  coronal: 'rgb(86, 204, 120)',
-  sagittal: 'rgb(242, 201, 76)',
-});
-const MODE_TOOL = Object.freeze({
-  crosshairs: CrosshairsTool.toolName,
-  windowLevel: WindowLevelTool.toolName,
-  pan: PanTool.toolName,
-  zoom: ZoomTool.toolName,
-});
-
-let toolsRegistered = false;
-
-function registerTools() {
-  if (!toolsRegistered) {
-    [CrosshairsTool, WindowLevelTool, PanTool, ZoomTool, StackScrollTool].forEach(addTool);
-    toolsRegistered = true;
-  }
-}
 
 /**
  * Creates the views. `elements` maps plane -> div; `on` receives
@@ -106,53 +61,12 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
   const viewport = (plane) => engine.getViewport(plane);
   mark('viewportsCreated');
 
-  // Progress, failures and the first CT image: the axial view has drawn its slice with pixels in
-  // it (the slice itself, or a neighbour the progressive loader copied in until it arrives).
-  const loaded = new Set();
-  let failed = 0;
-  const total = volume.imageIds.length;
-  const axialSliceHasPixels = () => {
-    const camera = viewport('axial').getCamera();
-    const [ni, nj, nk] = volume.dimensions;
-    const k = Math.round(csUtils.transformWorldToIndex(volume.imageData, camera.focalPoint)[2]);
-    if (k < 0 || k >= nk || !volume.voxelManager) {
-      return false;
-    }
-    // Unloaded voxels are 0; a CT slice's corners and centre (air, tissue) never all are.
-    // (k is the acquisition axis, which is the axial one for CT.)
-    const probes = [
-      [0, 0],
-      [ni - 1, nj - 1],
-      [Math.floor(ni / 2), Math.floor(nj / 2)],
-    ];
-    return probes.some(([i, j]) => Number(volume.voxelManager.getAtIJK(i, j, k)) !== 0);
-  };
-  let firstImageSeen = false;
-  const onImageLoaded = (evt) => {
-    loaded.add(evt.detail.image?.imageId);
-    on.progress({ loaded: loaded.size, total, failed });
-  };
-  const onImageFailed = (evt) => {
-    if (!volume.imageIds.includes(evt.detail.imageId)) {
-      return;
-    }
-    failed += 1;
-    on.progress({ loaded: loaded.size, total, failed });
-    on.loadFailed(evt.detail.error?.status ?? null);
-  };
-  const onVolumeLoaded = (evt) => {
-    if (evt.detail.volumeId === volumeId) {
-      on.volumeLoaded();
-    }
-  };
-  eventTarget.addEventListener(Enums.Events.IMAGE_LOADED, onImageLoaded);
-  eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_FAILED, onImageFailed);
-  eventTarget.addEventListener(Enums.Events.IMAGE_VOLUME_LOADING_COMPLETED, onVolumeLoaded);
-  elements.axial.addEventListener(Enums.Events.IMAGE_RENDERED, () => {
-    if (!firstImageSeen && axialSliceHasPixels()) {
-      firstImageSeen = true;
-      on.firstImage();
-    }
+  const loaded = watchLoading({
+    volume,
+    volumeId,
+    axialViewport: () => viewport('axial'),
+    axialElement: elements.axial,
+    on,
   });
 
   await setVolumesForViewports(engine, [{ volumeId }], planes);
@@ -164,48 +78,14 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
     }
   });
 
-  // Tools: wheel scrolls, right drag zooms, middle drag pans; the left button is the chosen mode.
-  const group = ToolGroupManager.getToolGroup(TOOL_GROUP_ID) ?? ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
-  planes.forEach((plane) => group.addViewport(plane, ENGINE_ID));
-  group.addTool(WindowLevelTool.toolName);
-  group.addTool(PanTool.toolName);
-  group.addTool(ZoomTool.toolName, { minZoomScale: 0.1, maxZoomScale: 40 });
-  group.addTool(StackScrollTool.toolName);
-  group.addTool(CrosshairsTool.toolName, {
-    getReferenceLineColor: (viewportId) => LINE_COLOURS[viewportId],
-    getReferenceLineControllable: () => true,
-    // Lines can be dragged (and rotated: the orientation markers follow the camera); no slabs.
-    getReferenceLineDraggableRotatable: () => true,
-    getReferenceLineSlabThicknessControlsOn: () => false,
-  });
-  group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] });
-  group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
-  group.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
-  group.setToolPassive(CrosshairsTool.toolName);
-  let primaryTool = null;
-
-  const voiSync = synchronizers.createVOISynchronizer(VOI_SYNC_ID, {
-    syncInvertState: false,
-    syncColormap: false,
-  });
-  planes.forEach((plane) => voiSync.add({ renderingEngineId: ENGINE_ID, viewportId: plane }));
+  const tools = setUpTools(ENGINE_ID, planes);
 
   // Events -> callbacks.
   const reportSlice = (plane) => {
-    const vp = viewport(plane);
-    const data = csUtils.getImageSliceDataForVolumeViewport(vp);
-    if (!data) {
-      return;
+    const slice = sliceOf(viewport(plane));
+    if (slice) {
+      on.slice(plane, slice);
     }
-    const camera = vp.getCamera();
-    const axis = dominantAxis(camera.viewPlaneNormal);
-    on.slice(plane, {
-      index: data.imageIndex,
-      count: data.numberOfSlices,
-      axis: AXIS_NAMES[axis],
-      positionMm: camera.focalPoint[axis],
-      orientation: screenDirections(vp),
-    });
   };
   let appliedVoi = null;
   planes.forEach((plane) => {
@@ -218,36 +98,10 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
         on.voi(appliedVoi);
       }
     });
-    element.addEventListener('mousemove', (evt) => on.cursor(probe(plane, element, evt)));
+    element.addEventListener('mousemove', (evt) => on.cursor(probeAt(viewport(plane), element, evt, volume, loaded)));
     element.addEventListener('mouseleave', () => on.cursor(null));
     element.addEventListener('contextmenu', (evt) => evt.preventDefault());
   });
-
-  /** Patient directions at the top and right of a view's screen, from its camera. */
-  function screenDirections(vp) {
-    const { clientWidth: w, clientHeight: h } = vp.canvas;
-    const centre = vp.canvasToWorld([w / 2, h / 2]);
-    const right = vp.canvasToWorld([w / 2 + 10, h / 2]).map((v, i) => v - centre[i]);
-    const up = vp.canvasToWorld([w / 2, h / 2 - 10]).map((v, i) => v - centre[i]);
-    const neg = (v) => v.map((x) => -x);
-    return {
-      top: directionLetters(up),
-      bottom: directionLetters(neg(up)),
-      left: directionLetters(neg(right)),
-      right: directionLetters(right),
-    };
-  }
-
-  function probe(plane, element, evt) {
-    const rect = element.getBoundingClientRect();
-    const world = viewport(plane).canvasToWorld([evt.clientX - rect.left, evt.clientY - rect.top]);
-    const [i, j, k] = csUtils.transformWorldToIndex(volume.imageData, world).map(Math.round);
-    const [ni, nj, nk] = volume.dimensions;
-    const inside = i >= 0 && j >= 0 && k >= 0 && i < ni && j < nj && k < nk;
-    const index = inside ? i + j * ni + k * ni * nj : -1;
-    const value = inside && volume.voxelManager ? Number(volume.voxelManager.getAtIndex(index)) : null;
-    return { lps: world, value: inside && loaded.has(volume.imageIds[k]) ? value : null };
-  }
 
   // The anomaly overlay: a 2-D layer over each view (viewports/overlayLayer.js), re-drawn
   // right after Cornerstone draws the view (same task, so the same frame) and on its own when
@@ -289,7 +143,7 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
     },
     /** Moves the crosshairs (and every view's slice) to patient point `lps`. */
     jumpTo(lps) {
-      const crosshairs = group.getToolInstance(CrosshairsTool.toolName);
+      const crosshairs = tools.crosshairs();
       if (crosshairs?.setToolCenter) {
         crosshairs.setToolCenter([...lps]); // moves every view's slice through the point
       } else {
@@ -312,22 +166,11 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
       planes.forEach((plane) => viewport(plane).setProperties({ voiRange: voiRange(next) }, volumeId));
       engine.renderViewports(planes);
     },
-    setMode(nextMode) {
-      const tool = MODE_TOOL[nextMode];
-      if (!tool || tool === primaryTool) {
-        return;
-      }
-      if (primaryTool) {
-        group.setToolPassive(primaryTool);
-      }
-      group.setToolActive(tool, { bindings: [{ mouseButton: MouseBindings.Primary }] });
-      primaryTool = tool;
-    },
+    setMode: tools.setMode,
     reset() {
       planes.forEach((plane) => viewport(plane).resetCamera({ resetPan: true, resetZoom: true, resetToCenter: true }));
       engine.renderViewports(planes);
-      const crosshairs = group.getToolInstance(CrosshairsTool.toolName);
-      crosshairs?.computeToolCenter?.();
+      tools.crosshairs()?.computeToolCenter?.();
     },
     scroll(plane, delta) {
       csUtils.scroll(viewport(plane), { delta });
