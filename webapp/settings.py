@@ -16,6 +16,10 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from webapp.env import env_bool, env_bytes, env_float, env_int, env_list, env_str
+from webapp.logs import logging_config
+
+# Content-Security-Policy and Permissions-Policy on every response (webapp/policies.py).
+from webapp.policies import CONTENT_SECURITY_POLICY, PERMISSIONS_POLICY  # noqa: F401
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("FUSIONSCREEN_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -421,55 +425,7 @@ VIEWER_BUNDLE_DIR.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [*STATICFILES_DIRS, ("viewer", VIEWER_BUNDLE_DIR)]
 
 # --- logging --------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
-
-# --- browser policies (every response, development included, so tests run under them) -------
-# Content-Security-Policy (django-csp): scripts and styles only from the site itself; no inline
-# script anywhere. The viewer's image decoders are WebAssembly ('wasm-unsafe-eval', never
-# 'unsafe-eval') and Cornerstone runs them in workers it may create from blobs. Style
-# *attributes* are allowed (progress bars are drawn with a width); <style> elements are not,
-# except on the API documentation page, whose third-party UI injects them
-# (webapp/api/urls.py relaxes style-src there, and only there).
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'", "'wasm-unsafe-eval'"],
-        "style-src": ["'self'"],
-        "style-src-attr": ["'unsafe-inline'"],
-        "img-src": ["'self'", "data:", "blob:"],
-        "font-src": ["'self'", "data:"],
-        "connect-src": ["'self'"],
-        "worker-src": ["'self'", "blob:"],
-        "object-src": ["'none'"],
-        "base-uri": ["'none'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-    }
-}
-# Permissions-Policy (django-permissions-policy): the site uses none of the browser's devices.
-PERMISSIONS_POLICY = {
-    feature: []
-    for feature in (
-        "accelerometer",
-        "autoplay",
-        "camera",
-        "display-capture",
-        "geolocation",
-        "gyroscope",
-        "magnetometer",
-        "microphone",
-        "midi",
-        "payment",
-        "usb",
-    )
-} | {"fullscreen": ["self"]}
+LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"))
 
 # --- production hardening -------------------------------------------------------------------
 if PRODUCTION:
