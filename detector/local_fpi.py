@@ -7,8 +7,9 @@ vessels, heart, chest wall of another patient) at random sizes, blending factors
 intensity shifts, so what it finds in a real study is whatever does not fit its surroundings.
 
 The network reads 2k+1 neighbouring slices and marks the centre one; it is trained on slabs
-in all three orientations and run along all three axes at scoring time (the mean of the three
-maps), so a round nodule and a vessel running through the slab differ in every direction.
+in all three orientations and run along all three axes at scoring time, on the study and on its
+left-right mirror image, and the median of the three orientations is kept: a round nodule is
+foreign in every direction, a vessel seen end-on in one slab orientation is not in the others.
 Everything runs on a coarse grid (``local_fpi_spacing_mm``, 2 mm), where a study is about
 150^3 voxels: training fits the CPU budget and scoring takes seconds.
 """
@@ -279,10 +280,11 @@ def train_network(
 def predict_map(
     net: SlabUNet, x: torch.Tensor, lung: torch.Tensor, batch: int = 16, bf16: bool = True
 ) -> torch.Tensor:
-    """Mean over the three slab orientations of the network's foreign-patch probability, on the
-    coarse grid, zero outside the lungs. Only the lungs' bounding box (plus a margin) is run."""
-    k = net.down[0][0].in_channels // 2
-    mult = 2 ** (net.levels - 1)
+    """The network's foreign-patch probability on the coarse grid, zero outside the lungs: in
+    each slab orientation the mean of the map and of the map of the left-right mirrored input,
+    then the median of the three orientations (docs/results.md, session 9: what is foreign in
+    two of three directions counts, a vessel seen end-on in one does not). Only the lungs'
+    bounding box (plus a margin) is run."""
     nz = [torch.nonzero(lung.any(dim=tuple(a for a in range(3) if a != ax))).flatten() for ax in range(3)]
     margin = 4
     box = [
@@ -290,23 +292,32 @@ def predict_map(
         for a, i in enumerate(nz)
     ]
     sub = x[box[0], box[1], box[2]]
-    total = torch.zeros_like(sub)
+    plain = _orientation_maps(net, sub, batch, bf16)
+    mirrored = _orientation_maps(net, sub.flip(-1), batch, bf16).flip(-1)  # the patient's left-right axis
+    full = torch.zeros_like(x)
+    full[box[0], box[1], box[2]] = (0.5 * (plain + mirrored)).median(dim=0).values
+    return full * lung
+
+
+def _orientation_maps(net: SlabUNet, sub: torch.Tensor, batch: int, bf16: bool) -> torch.Tensor:
+    """The network run along each axis of ``sub``: (3, Z, Y, X), one map per slab orientation."""
+    k = net.down[0][0].in_channels // 2
+    mult = 2 ** (net.levels - 1)
+    maps = []
     for axis in range(3):
         v = sub.movedim(axis, 0)  # slab axis first
         d, h, w = v.shape
         ph, pw = (-h) % mult, (-w) % mult
         padded = F.pad(v[None], (0, pw, 0, ph, 0, 0), mode="replicate")[0]
         padded = F.pad(padded[None, None], (0, 0, 0, 0, k, k), mode="replicate")[0, 0]
-        out = torch.empty((d, h, w), device=x.device)
+        out = torch.empty((d, h, w), device=sub.device)
         for s in range(0, d, batch):
-            idx = torch.arange(s, min(s + batch, d), device=x.device)
+            idx = torch.arange(s, min(s + batch, d), device=sub.device)
             slabs = padded.unfold(0, 2 * k + 1, 1)[s : s + len(idx)].permute(0, 3, 1, 2)
-            with inference_precision(x.device, bf16):
+            with inference_precision(sub.device, bf16):
                 out[idx] = torch.sigmoid(net(slabs).float())[:, 0, :h, :w]
-        total += out.movedim(0, axis)
-    full = torch.zeros_like(x)
-    full[box[0], box[1], box[2]] = total / 3.0
-    return full * lung
+        maps.append(out.movedim(0, axis))
+    return torch.stack(maps)
 
 
 def peak_value(prob: torch.Tensor, lung: torch.Tensor, spacing_mm: float) -> float:

@@ -89,6 +89,18 @@ def test_prediction_is_zero_outside_the_lungs_and_keeps_the_volume_shape():
     assert float(prob[v.lung].min()) > 0.0
 
 
+def test_the_map_of_a_mirrored_study_is_the_mirrored_map():
+    """Scoring averages the study and its left-right mirror (session 9): the map cannot depend on
+    which side of the patient a finding lies, whatever the network learnt."""
+    torch.manual_seed(5)
+    net = SlabUNet(3, (4, 8)).eval()
+    rng = np.random.default_rng(5)
+    v = _volume(0.15, rng, n=28)
+    prob = predict_map(net, v.x, v.lung)
+    mirrored = predict_map(net, v.x.flip(-1), v.lung.flip(-1))
+    assert torch.allclose(mirrored, prob.flip(-1), atol=1e-5)
+
+
 def test_model_state_round_trip_and_z_scores_against_the_normals():
     m = FpiLocalModel(TEST_SETTINGS)
     rng = np.random.default_rng(4)
