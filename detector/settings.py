@@ -229,7 +229,8 @@ class ModelSettings:
         the setting) and given back as JSON values, tuples as lists: what a training job stores
         and later hands to ``with_overrides`` again. The one place that converts them."""
         settings = cls().with_overrides(overrides)
-        return {k: list(v) if isinstance(v, tuple) else v for k in overrides for v in [getattr(settings, k)]}
+        checked = {k: getattr(settings, k) for k in overrides}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in checked.items()}
 
     def with_overrides(self, overrides: dict[str, Any]) -> ModelSettings:
         """Copy with ``name=value`` overrides, text values parsed as each field's type."""
