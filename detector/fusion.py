@@ -64,3 +64,15 @@ def fuse_maps(
     lo, hi = np.percentile(s, band_pct)
     fused[inside] = _minmax(np.clip(s, lo, hi))
     return fused, raw_sum
+
+
+def local_level_for(
+    threshold: float, global_score: float, weight: float, peak_mean: float, peak_sd: float
+) -> float:
+    """The local map value (probability) at which a study's fused score G + weight x z reaches
+    ``threshold`` under the standardised rule, z being (smoothed local peak - mean) / sd of the
+    training normals' peaks: the regions of the local map above it are those that make the study
+    positive at that threshold."""
+    if weight <= 0:
+        return float("inf") if global_score < threshold else float("-inf")
+    return float(peak_mean) + float(peak_sd) * (float(threshold) - float(global_score)) / float(weight)

@@ -324,10 +324,14 @@ def _orientation_maps(net: SlabUNet, sub: torch.Tensor, batch: int, bf16: bool) 
     return torch.stack(maps)
 
 
+def smoothed(prob: torch.Tensor, spacing_mm: float) -> torch.Tensor:
+    """The map after the light smoothing the patient score is taken from."""
+    return _gauss3(prob, max(_PEAK_SMOOTH_MM / spacing_mm, 0.5))
+
+
 def peak_value(prob: torch.Tensor, lung: torch.Tensor, spacing_mm: float) -> float:
     """The map's peak inside the lungs after light smoothing (the patient's raw local score)."""
-    smooth = _gauss3(prob, max(_PEAK_SMOOTH_MM / spacing_mm, 0.5))
-    inside = smooth[lung]
+    inside = smoothed(prob, spacing_mm)[lung]
     return float(inside.max()) if inside.numel() else 0.0
 
 
@@ -400,7 +404,9 @@ class FpiLocalModel:
         prob = predict_map(
             self.net, x.to(self.device), lung.to(self.device), bf16=self.settings.cuda_bf16
         ).cpu()
-        z = (peak_value(prob, lung, self.coarse_spacing_mm) - self.peak_mean) / self.peak_sd
+        z_map = (smoothed(prob, self.coarse_spacing_mm) - self.peak_mean) / self.peak_sd
+        inside = z_map[lung]
+        z = float(inside.max()) if inside.numel() else -self.peak_mean / self.peak_sd
         fine = prob
         if self.factor > 1:
             fine = F.interpolate(prob[None, None], scale_factor=self.factor, mode="trilinear")[0, 0]
@@ -408,7 +414,8 @@ class FpiLocalModel:
         pad = [max(n - f, 0) for n, f in zip(shape, fine.shape)]
         fine = F.pad(fine, (0, pad[2], 0, pad[1], 0, pad[0]), mode="replicate") if any(pad) else fine
         anomaly = np.where(lungs, fine[: shape[0], : shape[1], : shape[2]].numpy(), 0.0).astype(np.float32)
-        return LocalScore(anomaly, -float(z), int(lung.sum()))
+        z_map = torch.where(lung, z_map, torch.tensor(-1e9)).numpy().astype(np.float32)
+        return LocalScore(anomaly, -float(z), int(lung.sum()), z_map, self.factor)
 
     # ---------------- persistence ----------------
     def info(self) -> dict:

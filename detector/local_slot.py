@@ -32,6 +32,11 @@ class LocalScore:
     anomaly_map: np.ndarray  # float32, higher = more anomalous, 0 outside the lungs
     patient_normality: float  # as fusion.fuse_scores takes it under the settings' fusion rule
     n_units: int  # cubes (csi) or coarse lung voxels (fpi) that were scored
+    # The patient score's own scale at every voxel, where the realisation has one (fpi: the
+    # smoothed map standardised on the training normals, on its coarse grid, ``z_factor`` times
+    # the working spacing; its highest value in the lungs is the patient's local score).
+    z_map: np.ndarray | None = None
+    z_factor: int = 1
 
 
 class LocalRealisation(Protocol):

@@ -10,9 +10,11 @@ import numpy as np
 import torch
 from scipy import ndimage as ndi
 
+from detector.findings import Zone, finding_local_z, finding_size_mm, finding_zone
 from detector.fusion import fuse_maps, fuse_scores, local_anomaly_score
 from detector.geometry import CTVolume, Geometry
 from detector.global_branch import back_project, lung_mips
+from detector.local_slot import LocalScore
 from detector.lungmask import LungMask, max_filter_cube, segment_lungs
 from detector.preprocess import to_ct_grid, to_working_grid
 
@@ -83,18 +85,32 @@ def prepare_for_model(volume: CTVolume, settings, timer: Timer | None = None) ->
 
 @dataclass
 class Peak:
+    """A finding: a peak of the fused map, described for a reader (detector/findings.py)."""
+
     center_lps_mm: list[float]
-    value: float  # unclipped fused sum at the peak (0..2)
-    extent_mm: float  # equivalent-sphere diameter of the region above the band around it
-    side: str
+    value: float  # unclipped fused sum at the peak (0..2): where the two branches agree
+    index: tuple[int, int, int]  # working-grid voxel
+    zone: Zone | None = None
+    size_mm: float | None = None  # longest diameter of the local map's spot around it
+    local_z: float | None = None  # the local branch's standardised score of this finding alone
+    score: float | None = None  # the fused score the study would have with only this finding
+
+    @property
+    def side(self) -> str:
+        return self.zone.lung if self.zone else "?"
 
     def to_dict(self) -> dict:
-        return {
+        out = {
             "center_lps_mm": [round(float(c), 2) for c in self.center_lps_mm],
             "value": round(float(self.value), 4),
-            "extent_mm": round(float(self.extent_mm), 1),
-            "side": self.side,
         }
+        if self.zone is not None:
+            out["zone"] = self.zone.to_dict()
+        for key in ("size_mm", "local_z", "score"):
+            value = getattr(self, key)
+            if value is not None and np.isfinite(value):
+                out[key] = round(float(value), 4 if key != "size_mm" else 1)
+        return out
 
 
 @dataclass
@@ -157,10 +173,10 @@ def score_prepared(model, prep: Prepared, timer: Timer | None = None) -> StudyRe
             s.fusion_global_clip_pct,
             s.fusion_band_pct,
         )
-        peaks = find_peaks(
-            raw_sum, fused, lungs, prep.working.geometry, s.peak_count, s.peak_min_separation_mm
-        )
+        peaks = find_peaks(raw_sum, lungs, prep.working.geometry, s.peak_count, s.peak_min_separation_mm)
     fused_score = fuse_scores(g, l_norm, s.fusion_weight, s.fusion_rule)
+    with timer.stage("findings"):
+        describe_peaks(peaks, local, g, lungs, prep.working.geometry, s)
     return StudyResult(
         global_score=float(g),
         local_score=local_anomaly_score(l_norm, s.fusion_rule),
@@ -179,7 +195,6 @@ def score_prepared(model, prep: Prepared, timer: Timer | None = None) -> StudyRe
 
 def find_peaks(
     raw_sum: np.ndarray,
-    fused: np.ndarray,
     lungs: LungMask,
     geometry: Geometry,
     count: int,
@@ -198,7 +213,6 @@ def find_peaks(
         return []
     vals = raw_sum[tuple(idx.T)]
     order = np.argsort(-vals, kind="stable")
-    hot, _ = ndi.label(fused >= 0.5)
     chosen: list[np.ndarray] = []
     peaks = []
     for o in order:
@@ -206,11 +220,23 @@ def find_peaks(
         if any(np.linalg.norm((p - q) * geometry.spacing_zyx_mm) < min_separation_mm for q in chosen):
             continue
         chosen.append(p)
-        region = hot[tuple(p)]
-        vox = int((hot == region).sum()) if region else 1
-        extent = 2.0 * (3.0 * vox * spacing**3 / (4.0 * np.pi)) ** (1.0 / 3.0)
-        side = "left" if lungs.left[tuple(p)] else "right"
-        peaks.append(Peak(geometry.index_to_lps(p).tolist(), float(vals[o]), extent, side))
+        peaks.append(Peak(geometry.index_to_lps(p).tolist(), float(vals[o]), tuple(int(v) for v in p)))
         if len(peaks) >= count:
             break
     return peaks
+
+
+def describe_peaks(
+    peaks: list[Peak], local: LocalScore, global_score: float, lungs: LungMask, geometry: Geometry, settings
+) -> None:
+    """Zone, size and (where the local realisation has a score map) score of every finding."""
+    spacing = float(np.mean(geometry.spacing_zyx_mm))
+    for peak in peaks:
+        index = np.array(peak.index)
+        peak.zone = finding_zone(index, lungs, geometry)
+        peak.size_mm = finding_size_mm(local.anomaly_map, index, geometry)
+        if local.z_map is not None and settings.fusion_rule == "standardized":
+            peak.local_z = finding_local_z(local.z_map, local.z_factor, index, spacing)
+            peak.score = fuse_scores(
+                global_score, -peak.local_z, settings.fusion_weight, settings.fusion_rule
+            )

@@ -83,7 +83,7 @@ def score_cohort(
             for name in ("global", "local"):
                 m = res.maps[name]
                 m = np.where(inside, m - m[inside].min() + 1e-6, 0.0)  # find_peaks wants > 0 inside
-                own = find_peaks(m, m, res.lungs, res.working_geometry, 1, 20.0)
+                own = find_peaks(m, res.lungs, res.working_geometry, 1, 20.0)
                 branch_hits[name] = _localize(e, [p.to_dict() for p in own])[1]
         if thumbnails is not None and e.is_abnormal:
             title = f"{e.patient_id} {e.lesion_type}/{e.lesion_site} S={res.fused_score:.2f}"

@@ -82,6 +82,15 @@ def test_score_writes_result_and_maps_on_the_ct_grid(model_dir, cohorts, tmp_pat
     for k in ("global_score", "local_score", "fused_score"):
         assert np.isfinite(res[k])
     assert res["peaks"] and len(res["peaks"][0]["center_lps_mm"]) == 3
+    # every finding is described for a reader; the strongest finding's score is the study's own
+    for peak in res["peaks"]:
+        assert peak["zone"]["lung"] in ("left", "right") and peak["zone"]["level"] in (
+            "upper",
+            "middle",
+            "lower",
+        )
+        assert peak["zone"]["depth"] in ("central", "peripheral") and peak["size_mm"] > 0
+    assert max(p["score"] for p in res["peaks"]) <= res["fused_score"] + 1e-3
     ct = read_series(study)
     for name in ("global", "local", "fused"):
         img = nib.load(tmp_path / f"{name}_map.nii.gz")

@@ -14,6 +14,7 @@ from django.db import transaction
 
 from webapp.accounts.services import audit
 from webapp.cohorts.selectors import visible_studies
+from webapp.detection.findings import findings_interpretation
 from webapp.detection.models import (
     DetectionResult,
 )
@@ -106,4 +107,5 @@ def result_interpretation(result: DetectionResult) -> dict[str, Any]:
         "calibrated_at": calibration.finished_at,
         "auc_fused": calibration.auc.get("fused"),
         "operating_points": interpret(result.fused_score, calibration.operating_points),
+        **findings_interpretation(result, calibration),
     }
