@@ -9,6 +9,7 @@
  */
 import './styles.css';
 import { readConfig } from './config.js';
+import { startFindings } from './controllers/findings.js';
 import { startOperatingPoint } from './controllers/operatingPoint.js';
 import { startOverlay } from './controllers/overlay.js';
 import { hidePreview, previewOrTimeout, showPreview } from './controllers/preview.js';
@@ -18,6 +19,7 @@ import { shortcutCommands } from './controllers/shortcuts.js';
 import { fetchSeriesMetadata, findCtSeries, registerSeriesImageIds } from './data/dicomweb.js';
 import { asViewerError, httpError } from './errors.js';
 import { createReadForm } from './read/readForm.js';
+import { createFindingsState } from './state/findings.js';
 import { createOperatingPointState } from './state/operatingPoint.js';
 import { createOverlayState } from './state/overlay.js';
 import { PLANES, createViewerState } from './state/viewerState.js';
@@ -39,15 +41,17 @@ async function start() {
   const overlay = createOverlayState();
   const operatingPoint = createOperatingPointState();
   const readForm = createReadForm();
+  const findings = createFindingsState();
   // What the page has learnt that several parts use: the detection result being shown and the
   // views (once made). Passed to those parts; nothing else writes it.
-  const session = { result: null, views: null };
+  const session = { result: null, views: null, findings: null };
   // Read by the tests and by people profiling: read-only (the app never passes data through it).
   window.fusionscreenViewer = Object.freeze({
     viewer,
     overlay,
     operatingPoint,
     readForm,
+    findings,
     timings,
     get result() {
       return session.result;
@@ -86,6 +90,7 @@ async function start() {
         readForm,
         read,
         user: config.user ?? '',
+        stepFinding: (delta) => session.findings?.step(delta),
         mpr: () => mpr,
         activePlane: () => activePlane,
       }),
@@ -190,7 +195,8 @@ async function start() {
     const drawMarks = renderOnNextFrame(() => renderMarks(document, readForm.get().marks, mpr));
     readForm.subscribe(drawMarks);
     viewer.subscribe(drawMarks);
-    startOverlay(document, config, mpr, { overlay, operatingPoint, session });
+    session.findings = startFindings(document, mpr, { findings, operatingPoint, viewer });
+    startOverlay(document, config, mpr, { overlay, operatingPoint, session, findings: session.findings });
   } catch (err) {
     console.error(err);
     viewer.actions.failed(asViewerError(err));

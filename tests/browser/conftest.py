@@ -7,12 +7,14 @@ Needs the viewer bundle (scripts/build-frontend.sh) and /usr/bin/chromium
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings as django_settings
 
@@ -166,3 +168,15 @@ def site(live_server, transactional_db) -> Site:
     site = Site(live_server.url, radiologist, cohort, other_cohort)
     site.coordinator, site.other_coordinator = coordinator, other
     return site
+
+
+@pytest.fixture(scope="session")
+def lesion_phantom(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, float]:
+    """One small phantom with a lesion: (series folder, lesion centre LPS mm, diameter mm)."""
+    from detector.lab.phantom import generate_cohort
+
+    root = tmp_path_factory.mktemp("overlay-phantom")
+    labels = generate_cohort(root, 0, 1, 5151, "small", progress=False)
+    [row] = list(csv.DictReader(labels.open()))
+    centre = np.array([float(row[f"lesion_center_{a}_mm"]) for a in "xyz"])
+    return root / row["folder"], centre, float(row["lesion_diameter_mm"])

@@ -6,7 +6,6 @@ crosshairs, and a study without a result says so. Screenshots go to var/screensh
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
@@ -21,18 +20,6 @@ from tests.browser.test_viewer import open_viewer, rendered, wait_loaded
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 OVERLAY_READY = "() => window.fusionscreenViewer.overlay.get().status === 'ready'"
-
-
-@pytest.fixture(scope="module")
-def lesion_phantom(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, float]:
-    """One small phantom with a lesion: (series folder, lesion centre LPS mm, diameter mm)."""
-    from detector.lab.phantom import generate_cohort
-
-    root = tmp_path_factory.mktemp("overlay-phantom")
-    labels = generate_cohort(root, 0, 1, 5151, "small", progress=False)
-    [row] = list(csv.DictReader(labels.open()))
-    centre = np.array([float(row[f"lesion_center_{a}_mm"]) for a in "xyz"])
-    return root / row["folder"], centre, float(row["lesion_diameter_mm"])
 
 
 def stored_result(study, folder: Path, centre: np.ndarray, diameter: float, *, version=None, fused_score=0.8):
@@ -288,8 +275,13 @@ def test_operating_point_readout_matches_the_calibration_and_is_remembered(
             assert shown["specificity"] == f"{100 * p['specificity']:.1f}%", (preset, shown)
             expected = "Positive" if p["threshold"] <= 0.8 else "Negative"
             assert shown["call"].startswith(expected), (preset, shown)
-        # The slider walks the ROC: its first point is the highest finite threshold (1.2).
-        page.locator("[data-op=slider]").fill("0")
+        # The slider walks the ROC from more sensitive (left) to more specific (right): its
+        # right end is the highest finite threshold (1.2), its left end the lowest.
+        slider = page.locator("[data-op=slider]")
+        slider.fill("0")
+        rendered(page)
+        assert readout()["specificity"] == "0.0%"
+        slider.fill(slider.get_attribute("max"))
         rendered(page)
         shown = readout()
         assert shown == {

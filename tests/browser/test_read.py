@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.browser.conftest import PASSWORD, store_series
-from tests.browser.test_overlay import lesion_phantom, stored_calibration, stored_result  # noqa: F401 (fixture)
+from tests.browser.test_overlay import stored_calibration, stored_result
 from tests.browser.test_viewer import open_signed_in, wait_loaded
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -22,7 +22,7 @@ SUBMITTED = "() => window.fusionscreenViewer.readForm.get().status === 'submitte
 
 
 @pytest.fixture
-def worklist(site, lesion_phantom, phantom_small):  # noqa: F811
+def worklist(site, lesion_phantom, phantom_small):
     """A worklist of two studies assigned to the radiologist: the lesion study first (fused 0.9),
     then a normal one (fused 0.3)."""
     from tests.webapp.factories import ModelVersionFactory

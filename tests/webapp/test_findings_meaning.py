@@ -45,13 +45,18 @@ def test_each_finding_is_placed_among_the_calibration_normals_and_the_points_it_
     meaning = body["interpretation"]
     assert meaning["n_calibration_normals"] == 10
     first, second, third = meaning["findings"]
-    assert first == {"normal_percentile": 90.0, "flagged_at": ["balanced", "high_sensitivity", "high_specificity"]}
+    assert first == {
+        "normal_percentile": 90.0,
+        "flagged_at": ["balanced", "high_sensitivity", "high_specificity"],
+    }
     assert second == {"normal_percentile": 30.0, "flagged_at": ["high_sensitivity"]}
     assert third == {"normal_percentile": None, "flagged_at": []}
     # local level = mean + sd (threshold - G) / w, with G = 0.1 for this result
     levels = meaning["map_levels"]
     assert levels["balanced"] == pytest.approx(0.1 + 0.05 * (0.5 - 0.1) / 2.0)
     assert levels["high_sensitivity"] < levels["balanced"] < levels["high_specificity"]
+    line = meaning["map_level_line"]  # what the viewer uses for any threshold on the slider
+    assert line["intercept"] + line["slope"] * 0.7 == pytest.approx(levels["high_specificity"], abs=1e-5)
 
 
 def test_a_model_without_a_local_score_map_has_no_map_levels(world, api):
@@ -59,7 +64,7 @@ def test_a_model_without_a_local_score_map_has_no_map_levels(world, api):
     result.model_version.meta = {"local": {"realisation": "csi"}}
     result.model_version.save()
     meaning = api(world.radiologist).get(f"/api/studies/{result.study_id}/result/").json()["interpretation"]
-    assert meaning["map_levels"] == {} and meaning["findings"] == []
+    assert meaning["map_levels"] == {} and meaning["map_level_line"] is None and meaning["findings"] == []
 
 
 def test_percentile_counts_the_normals_strictly_below():

@@ -33,27 +33,26 @@ def normal_percentile(score: float, normal_scores: list[float]) -> float | None:
     return round(100.0 * below / len(normal_scores), 1)
 
 
-def map_levels(result: DetectionResult, calibration: Calibration) -> dict[str, float]:
-    """Per named point, the local map's level above which the point flags the study (models
-    whose local branch has a standardised score map only)."""
+def map_level_line(result: DetectionResult) -> dict[str, float] | None:
+    """The local map's level above which a fused-score threshold T flags this study, as
+    intercept + slope x T (models whose local branch has a standardised score map only)."""
     local = (result.model_version.meta or {}).get("local") or {}
     settings = result.model_version.detector_settings or {}
-    if local.get("realisation") != "fpi" or "normal_peak_mean" not in local:
-        return {}
     weight = float(settings.get("fusion_weight", 0.0))
-    return {
-        name: round(
-            local_level_for(
-                point.threshold,
-                result.global_score,
-                weight,
-                local["normal_peak_mean"],
-                local["normal_peak_sd"],
-            ),
-            6,
-        )
-        for name, point in points_of(calibration.operating_points).items()
-    }
+    if local.get("realisation") != "fpi" or "normal_peak_mean" not in local or weight <= 0:
+        return None
+    mean, sd = float(local["normal_peak_mean"]), float(local["normal_peak_sd"])
+    intercept = local_level_for(0.0, result.global_score, weight, mean, sd)
+    slope = local_level_for(1.0, result.global_score, weight, mean, sd) - intercept
+    return {"intercept": round(intercept, 6), "slope": round(slope, 6)}
+
+
+def map_levels(line: dict[str, float] | None, calibration: Calibration) -> dict[str, float]:
+    """Per named point of the calibration, the local map's level above which it flags the study."""
+    if line is None:
+        return {}
+    points = points_of(calibration.operating_points)
+    return {name: round(line["intercept"] + line["slope"] * p.threshold, 6) for name, p in points.items()}
 
 
 def findings_interpretation(result: DetectionResult, calibration: Calibration) -> dict[str, Any]:
@@ -71,8 +70,10 @@ def findings_interpretation(result: DetectionResult, calibration: Calibration) -
                 "flagged_at": [name for name, point in points.items() if point.is_positive(float(score))],
             }
         )
+    line = map_level_line(result)
     return {
         "n_calibration_normals": len(normals),
         "findings": findings,
-        "map_levels": map_levels(result, calibration),
+        "map_level_line": line,
+        "map_levels": map_levels(line, calibration),
     }

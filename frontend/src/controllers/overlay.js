@@ -1,7 +1,7 @@
 import { fetchAnomalyMap, fetchDetectionState, fetchResult } from '../data/maps.js';
 import { defaultThreshold } from '../state/overlay.js';
 import { timings } from '../timings.js';
-import { renderFindings } from '../ui/findings.js';
+import { currentPoint } from '../ui/operatingPoint.js';
 import { COLORMAPS } from '../ui/overlayPanel.js';
 
 /**
@@ -11,8 +11,7 @@ import { COLORMAPS } from '../ui/overlayPanel.js';
  */
 const PROCESSING_POLL_MS = 3000;
 
-export async function startOverlay(doc, config, mpr, { overlay, operatingPoint, session }) {
-  const findingsRoot = doc.querySelector('[data-panel=findings]');
+export async function startOverlay(doc, config, mpr, { overlay, operatingPoint, session, findings }) {
   let result;
   try {
     result = await fetchResult(config);
@@ -29,22 +28,29 @@ export async function startOverlay(doc, config, mpr, { overlay, operatingPoint, 
         state = { status: 'none', message: `${detail}.`, progress: null };
       }
       overlay.set(state);
-      renderFindings(findingsRoot, null, state.message, null);
+      findings.showMessage(state.message);
       if (state.status === 'processing') {
-        setTimeout(() => startOverlay(doc, config, mpr, { overlay, operatingPoint, session }), PROCESSING_POLL_MS);
+        setTimeout(() => startOverlay(doc, config, mpr, { overlay, operatingPoint, session, findings }), PROCESSING_POLL_MS);
       }
       return;
     }
     const message = err.title ? `${err.title}: ${err.detail}` : String(err);
     overlay.set({ status: 'error', message, progress: null });
-    renderFindings(findingsRoot, null, message, null);
+    findings.showMessage(message);
     return;
   }
   session.result = result;
   operatingPoint.set({ fusedScore: result.fused_score });
-  renderFindings(findingsRoot, result.peaks ?? [], '', (lps) => mpr.jumpTo(lps));
+  findings.showResult(result);
   overlay.set({ status: 'loading', message: 'Loading the anomaly map…', progress: null });
   const maps = new Map();
+  const mapOf = (kind) => {
+    if (!maps.has(kind)) {
+      maps.set(kind, fetchAnomalyMap(config, kind).then((map) => ({ ...map, resultId: result.id })));
+    }
+    return maps.get(kind);
+  };
+  showOperatingPointRegion(doc, result, mpr, operatingPoint, overlay, mapOf);
   let shown = null;
   // Threshold re-render times (ms from the change to the frame that shows it in every view),
   // for the browser test's benchmark and for people profiling.
@@ -58,10 +64,7 @@ export async function startOverlay(doc, config, mpr, { overlay, operatingPoint, 
     if (shown !== kind) {
       shown = kind;
       try {
-        if (!maps.has(kind)) {
-          maps.set(kind, fetchAnomalyMap(config, kind).then((map) => ({ ...map, resultId: result.id })));
-        }
-        const map = await maps.get(kind);
+        const map = await mapOf(kind);
         if (shown !== kind) {
           return;
         }
@@ -114,4 +117,41 @@ export async function startOverlay(doc, config, mpr, { overlay, operatingPoint, 
       show(state, previous);
     }
   });
+}
+
+/**
+ * The operating point in the image: the local map's level at which the point in use flags the
+ * study (result.interpretation.map_level_line: level = intercept + slope x fused threshold)
+ * outlines the regions that point flags; the overlay is dimmed elsewhere. Models without a local
+ * score map have no line, and the overlay is drawn as before.
+ */
+function showOperatingPointRegion(doc, result, mpr, operatingPoint, overlay, mapOf) {
+  const note = doc.querySelector('[data-op=region]');
+  const say = (text) => note && (note.textContent = text);
+  const line = result.interpretation?.map_level_line;
+  if (!line) {
+    overlay.set({ regionLevel: null });
+    say('This model has no local score map, so the point is not drawn in the views.');
+    return;
+  }
+  let local = null;
+  const update = () => {
+    const point = currentPoint(operatingPoint.get());
+    const level = point ? line.intercept + line.slope * point.threshold : null;
+    overlay.set({ regionLevel: level });
+    mpr.setOverlayRegion(local && level !== null ? { map: local, level } : null);
+    if (level !== null) {
+      say(
+        `Outlined in cyan in the views: what this point flags (local map ≥ ${level.toFixed(2)}); ` +
+          'the overlay is dimmed elsewhere.',
+      );
+    }
+  };
+  mapOf('local')
+    .then((map) => {
+      local = map;
+      update();
+    })
+    .catch(() => overlay.set({ regionLevel: null }));
+  operatingPoint.subscribe(update);
 }

@@ -2,7 +2,10 @@
 import { nextKind, steppedThreshold } from '../state/overlay.js';
 import { choosePreset } from '../ui/operatingPoint.js';
 
-export function shortcutCommands(doc, { viewer, overlay, operatingPoint, readForm, read, user, mpr, activePlane }) {
+export function shortcutCommands(
+  doc,
+  { viewer, overlay, operatingPoint, readForm, read, user, stepFinding, mpr, activePlane },
+) {
   const help = doc.querySelector('[data-role=help]');
   const setMap = (kind) => overlay.get().status === 'ready' && overlay.set({ kind });
   return {
@@ -21,6 +24,8 @@ export function shortcutCommands(doc, { viewer, overlay, operatingPoint, readFor
       }
     },
     operatingPoint: (preset) => choosePreset(operatingPoint, preset, user),
+    nextFinding: () => stepFinding(1),
+    previousFinding: () => stepFinding(-1),
     toggleMarking: () => readForm.actions.toggleMarking(),
     next: () => read.go('next'),
     previous: () => read.go('previous'),

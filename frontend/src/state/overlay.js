@@ -16,6 +16,8 @@ import { createStore } from './store.js';
  *   threshold  map value below which the overlay is transparent, or null for the default
  *   range      { min, max } of the map shown, or null
  *   available  true once a map is on screen
+ *   regionLevel  the local map's level at which the operating point in use flags the study
+ *              (outlined in the views), or null when the model has none
  */
 export function createOverlayState() {
   const store = createStore({
@@ -29,6 +31,7 @@ export function createOverlayState() {
     opacity: 0.5,
     threshold: null,
     range: null,
+    regionLevel: null,
   });
   return store;
 }

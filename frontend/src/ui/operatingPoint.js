@@ -77,8 +77,10 @@ export function bindOperatingPoint(doc, store, user) {
   root.querySelectorAll('[data-op-preset]').forEach((button) => {
     button.addEventListener('click', () => choosePreset(store, button.dataset.opPreset, user));
   });
+  // The slider runs from more sensitive (left: the lowest threshold) to more specific (right);
+  // `points` run from the highest threshold down, so its value is counted from the right.
   root.querySelector('[data-op=slider]')?.addEventListener('input', (evt) => {
-    store.set({ preset: null, index: Number(evt.target.value) });
+    store.set({ preset: null, index: Number(evt.target.max) - Number(evt.target.value) });
     remember(store, user);
   });
 }
@@ -116,9 +118,10 @@ export function renderOperatingPoint(doc, state, points = []) {
     button.setAttribute('aria-pressed', String(button.dataset.opPreset === state.preset));
   });
   const slider = root.querySelector('[data-op=slider]');
-  slider.max = String(Math.max(0, state.points.length - 1));
-  if (Number(slider.value) !== state.index) {
-    slider.value = String(state.index);
+  const last = Math.max(0, state.points.length - 1);
+  slider.max = String(last);
+  if (Number(slider.value) !== last - state.index) {
+    slider.value = String(last - state.index);
   }
   const point = currentPoint(state);
   const set = (name, text) => {

@@ -2,9 +2,10 @@
  * The anomaly overlay card: map kind (fused / global / local), opacity, display threshold and
  * a colorbar legend. Controls call overlay.set(); the card renders from the overlay state.
  */
+// As drawn (viewports/overlayPixels.js): the colormap from its first quarter, fading in.
 const GRADIENTS = Object.freeze({
-  inferno: 'linear-gradient(to right, #000004, #420a68 25%, #932667 50%, #dd513a 75%, #fca50a 90%, #fcffa4)',
-  jet: 'linear-gradient(to right, #00008f, #00f 12%, #0ff 37%, #ff0 62%, #f00 87%, #800000)',
+  inferno: 'linear-gradient(to right, transparent, #57106e 20%, #932667 35%, #dd513a 65%, #fca50a 85%, #fcffa4)',
+  jet: 'linear-gradient(to right, transparent, #08f 20%, #0ff 30%, #ff0 55%, #f00 85%, #800000)',
 });
 
 /** The colormaps offered, by the name Cornerstone (vtk.js presets) knows them by. */

@@ -135,6 +135,29 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
      * colormap name, opacity 0..1 (the share of the overlay's colour on screen), lower
      * (threshold) and upper map values. Draws every view's overlay now, without re-drawing the CT.
      */
+    /** The operating point's region: `region` { map, level } (the local map) or null. */
+    setOverlayRegion(region) {
+      const next = region ? { map: { ...region.map, id: `${region.map.kind}-${region.map.resultId ?? ''}` }, level: region.level } : null;
+      planes.forEach((plane) => {
+        layers[plane].setRegion(next);
+        layers[plane].draw();
+      });
+    },
+    /** The slice number (1-based, as sliceOf counts) a view would show at patient point `lps`. */
+    sliceNumberAt(plane, lps) {
+      const vp = viewport(plane);
+      const camera = vp.getCamera();
+      const { spacingInNormalDirection, imageVolume } = csUtils.getTargetVolumeAndSpacingInNormalDir(vp, camera);
+      const entry = imageVolume && vp.getActors().find((a) => a.referencedId === imageVolume.volumeId || a.uid === imageVolume.volumeId);
+      if (!entry) {
+        return null;
+      }
+      const { min, max } = csUtils.getSliceRange(entry.actor, camera.viewPlaneNormal, camera.focalPoint);
+      const count = Math.round((max - min) / spacingInNormalDirection) + 1;
+      const along = lps.reduce((sum, v, i) => sum + v * camera.viewPlaneNormal[i], 0);
+      const index = Math.floor(((along - min) / (max - min)) * count);
+      return Math.min(count - 1, Math.max(0, index)) + 1;
+    },
     setOverlayDisplay(display) {
       planes.forEach((plane) => {
         layers[plane].setDisplay(display);

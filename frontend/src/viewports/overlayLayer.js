@@ -9,9 +9,13 @@
  * colormap or opacity change only re-colours those samples through a lookup table and copies
  * them to the canvas, and the CT is not drawn again at all. Canvas alpha blending is linear, so
  * the opacity slider's value is the share of the overlay's colour seen on screen, with no
- * correction for Cornerstone's slab blending.
+ * correction for Cornerstone's slab blending. The operating point's region (a second map and
+ * its level: viewports/overlayPixels.js) is sampled with the same plan, dims the overlay outside
+ * it and is outlined at full opacity.
  */
+const OUTLINE = [80, 220, 255]; // cyan: apart from every colour of the overlay's colormaps
 import vtkColorMaps from '@kitware/vtk.js/Rendering/Core/ColorTransferFunction/ColorMaps.js';
+import { colourSamples, outlinePixels } from './overlayPixels.js';
 
 const LUT_SIZE = 256;
 // Views larger than this many CSS pixels are sampled every second pixel (then scaled smoothly).
@@ -133,29 +137,6 @@ export function sampleMap(map, plan) {
 }
 
 /**
- * RGBA pixels for `samples`: transparent below `lower` (and outside the map), the colormap
- * spanning lower..upper above it, opaque (the layer's globalAlpha carries the opacity).
- */
-export function colourSamples(samples, lut, lower, upper, pixels = new Uint8ClampedArray(samples.length * 4)) {
-  const span = Math.max(upper - lower, 1e-12);
-  const top = lut.length / 3 - 1;
-  for (let n = 0; n < samples.length; n += 1) {
-    const v = samples[n];
-    const o = n * 4;
-    if (!(v >= lower)) {
-      pixels[o + 3] = 0; // NaN fails the test too
-      continue;
-    }
-    const t = Math.min(top, Math.round(((v - lower) / span) * top)) * 3;
-    pixels[o] = lut[t];
-    pixels[o + 1] = lut[t + 1];
-    pixels[o + 2] = lut[t + 2];
-    pixels[o + 3] = 255;
-  }
-  return pixels;
-}
-
-/**
  * One view's overlay canvas, inserted just above Cornerstone's own canvas (so the crosshairs and
  * other SVG annotations stay on top). `viewport()` returns the Cornerstone viewport.
  */
@@ -173,14 +154,16 @@ export function createOverlayLayer(element, viewport) {
   let display = null;
   let lut = null;
   let lutName = null;
-  let sampled = null; // { key, plan, samples, step }
+  let sampled = null; // { key, plan, samples, step, regionSamples }
   let image = null; // ImageData of the coloured samples
   let colouredWith = null; // the display values `image` was coloured with
+  let region = null; // { map, level } of the operating point, or null
+  const outline = document.createElement('canvas');
 
   const cameraKey = (width, height) => {
     const vp = viewport();
     const c = vp.getCamera();
-    return JSON.stringify([width, height, c.focalPoint, c.position, c.viewUp, c.parallelScale, map.id]);
+    return JSON.stringify([width, height, c.focalPoint, c.position, c.viewUp, c.parallelScale, map.id, region?.map.id]);
   };
 
   /** Re-samples if the camera, size or map changed; re-colours; draws. Returns true if drawn. */
@@ -203,7 +186,11 @@ export function createOverlayLayer(element, viewport) {
       const step = width * height > MAX_SAMPLES ? 2 : 1;
       const vp = viewport();
       const plan = samplingPlan(map, (xy) => vp.canvasToWorld(xy), width, height, step);
-      sampled = { key, plan, step, samples: sampleMap(map, plan) };
+      sampled = { key, plan, step, samples: sampleMap(map, plan), regionSamples: null };
+      if (region) {
+        const regionPlan = samplingPlan(region.map, (xy) => vp.canvasToWorld(xy), width, height, step);
+        sampled.regionSamples = sampleMap(region.map, regionPlan);
+      }
       image = new ImageData(plan.columns, plan.rows);
       recolour = true;
     }
@@ -212,20 +199,34 @@ export function createOverlayLayer(element, viewport) {
       lutName = display.colormap;
       recolour = true;
     }
-    const colourKey = `${display.lower}|${display.upper}|${lutName}`;
+    const level = region && sampled.regionSamples ? region.level : null;
+    const colourKey = `${display.lower}|${display.upper}|${lutName}|${level}`;
+    const { columns, rows } = sampled.plan;
     if (recolour || colouredWith !== colourKey) {
-      colourSamples(sampled.samples, lut, display.lower, display.upper, image.data);
+      colourSamples(sampled.samples, lut, display.lower, display.upper, image.data, sampled.regionSamples, level);
       colouredWith = colourKey;
-      if (scratch.width !== image.width || scratch.height !== image.height) {
-        scratch.width = image.width;
-        scratch.height = image.height;
+      for (const c of [scratch, outline]) {
+        if (c.width !== image.width || c.height !== image.height) {
+          c.width = image.width;
+          c.height = image.height;
+        }
       }
       scratch.getContext('2d').putImageData(image, 0, 0);
+      const edges = new ImageData(columns, rows);
+      if (level !== null) {
+        outlinePixels(sampled.regionSamples, level, columns, rows, OUTLINE, edges.data);
+      }
+      outline.getContext('2d').putImageData(edges, 0, 0);
     }
     ctx.globalAlpha = display.opacity;
     ctx.imageSmoothingEnabled = true;
-    const { columns, rows } = sampled.plan;
-    ctx.drawImage(scratch, 0, 0, columns, rows, 0, 0, columns * sampled.step * dpr, rows * sampled.step * dpr);
+    const size = [columns * sampled.step * dpr, rows * sampled.step * dpr];
+    ctx.drawImage(scratch, 0, 0, columns, rows, 0, 0, ...size);
+    if (level !== null) {
+      ctx.globalAlpha = 1;
+      ctx.imageSmoothingEnabled = false; // a crisp line, one sample wide
+      ctx.drawImage(outline, 0, 0, columns, rows, 0, 0, ...size);
+    }
     return true;
   }
 
@@ -235,6 +236,13 @@ export function createOverlayLayer(element, viewport) {
     setMap(next) {
       map = next;
       sampled = null;
+    },
+    /** The operating point's region: `next` { map (as setMap's), level } or null (none drawn). */
+    setRegion(next) {
+      if (next?.map.id !== region?.map.id) {
+        sampled = null;
+      }
+      region = next ? { ...next } : null;
     },
     /** { colormap (vtk preset name), opacity 0..1, lower, upper } or null (nothing drawn). */
     setDisplay(next) {
