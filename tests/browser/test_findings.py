@@ -87,9 +87,7 @@ def test_the_viewer_opens_at_the_strongest_finding_and_steps_through_described_f
         assert f"axial slice {axial_now} " in text, (text, axial_now)
         assert re.search(r"· \d+ mm ·", text), text
         second = page.locator("[data-finding='1']").inner_text()
-        assert second.startswith("2. Left lung, middle zone, central") and "below the point" in second, (
-            second
-        )
+        assert second.startswith("2. Left lung, middle zone, central") and "below the point" in second, second
         # marked in the views
         assert page.locator("[data-finding-mark=axial] .vw-finding-mark").inner_text() == "F1"
         # At 1440 x 900 the findings and the operating point are above the fold; keys behind "?".
