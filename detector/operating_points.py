@@ -49,3 +49,43 @@ def sens_spec(y: np.ndarray, s: np.ndarray, threshold: float) -> dict[str, float
         "tn": tn,
         "fp": fp,
     }
+
+
+def exact_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float] | None:
+    """Clopper-Pearson (exact binomial) interval of a proportion, or None without trials."""
+    from scipy.stats import beta
+
+    if trials <= 0:
+        return None
+    alpha = 1.0 - level
+    lo = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, trials - successes + 1))
+    hi = 1.0 if successes == trials else float(beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
+    return lo, hi
+
+
+# Below this many studies of a class, a calibration cannot tell its named points apart well:
+# with 10 normals each specificity step is 10 points, and a 95 % interval around 0.9 spans
+# 0.55-1.00.
+MIN_PER_CLASS = 30
+
+
+def trust_warnings(n_normal: int, n_abnormal: int, thresholds: dict[str, float]) -> list[str]:
+    """What a reader should know before trusting a calibration's named points."""
+    out = []
+    if min(n_normal, n_abnormal) < MIN_PER_CLASS:
+        out.append(
+            f"Small calibration cohort ({n_normal} normal, {n_abnormal} abnormal studies): the "
+            f"sensitivity and specificity below are uncertain (see the 95 % intervals); calibrate on "
+            f"at least {MIN_PER_CLASS} studies of each class before relying on them."
+        )
+    by_threshold: dict[float, list[str]] = {}
+    for name, t in thresholds.items():
+        by_threshold.setdefault(round(t, 9), []).append(name)
+    same = [names for names in by_threshold.values() if len(names) > 1]
+    for names in same:
+        out.append(
+            "The points "
+            + " and ".join(n.replace("_", " ") for n in names)
+            + " are the same point on this cohort: it is too small to separate them."
+        )
+    return out

@@ -200,11 +200,21 @@ def plot_roc(outcomes: list[StudyOutcome], path: Path, title: str = "") -> None:
     ok = [o for o in outcomes if not o.error]
     y = np.array([1 if o.label == "abnormal" else 0 for o in ok])
     fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
-    for k, colour in zip(SCORES, ("tab:blue", "tab:orange", "tab:green")):
+    # The fused curve wide and underneath, the branches thinner and dashed on top of it, so a
+    # branch that coincides with the fused curve stays visible; the axes reach a little past
+    # 0 and 1 so that curves running along the edges are not cut in half by the frame.
+    styles = {
+        "global": {"color": "tab:blue", "lw": 1.8, "ls": (0, (5, 3)), "zorder": 3},
+        "local": {"color": "tab:orange", "lw": 1.8, "ls": (0, (1, 2)), "zorder": 4},
+        "fused": {"color": "tab:green", "lw": 4, "alpha": 0.6, "zorder": 2},
+    }
+    for k in SCORES:
         s = np.array([getattr(o, f"{k}_score") for o in ok])
         fpr, tpr, _ = roc_curve(y, s)
-        ax.plot(fpr, tpr, color=colour, lw=2, label=f"{k} (AUC {roc_auc_score(y, s):.3f})")
-    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
+        ax.plot(fpr, tpr, label=f"{k} (AUC {roc_auc_score(y, s):.3f})", **styles[k])
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", zorder=1)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("1 - specificity (FPR)")
     ax.set_ylabel("sensitivity (TPR)")
     ax.set_title(title or f"ROC, {int(y.sum())} abnormal vs {int((1 - y).sum())} normal")

@@ -52,6 +52,8 @@ def calibrated_study(site, lesion_phantom):
     result.save()
     calibration = stored_calibration(site.cohort, version)
     calibration.per_study = [{"label": "normal", "fused_score": s} for s in NORMALS]
+    calibration.n_normal, calibration.n_abnormal = 10, 10
+    calibration.operating_points["fused"]["balanced"] |= {"tp": 9, "fn": 1, "tn": 8, "fp": 2}
     calibration.save()
     return study, centre, np.array(other)
 
@@ -95,6 +97,13 @@ def test_the_viewer_opens_at_the_strongest_finding_and_steps_through_described_f
             box = page.locator(f"[data-panel={panel}]").bounding_box()
             assert box["y"] + box["height"] <= 900, (panel, box)
         assert page.locator("text=Mouse and keys").count() == 0
+        # how far the point can be trusted: its 95 % intervals, and a warning on a small cohort
+        assert page.locator("[data-op=sensitivity-ci]").inner_text() == "(95% CI 55–100%)"
+        assert page.locator("[data-op=specificity-ci]").inner_text() == "(95% CI 44–97%)"
+        assert (
+            "Small calibration cohort (10 normal, 10 abnormal"
+            in page.locator("[data-op=warning]").inner_text()
+        )
         page.screenshot(path=str(screenshots / "findings-1440x900.png"))
 
         # J steps to the next finding, K back; the views follow.

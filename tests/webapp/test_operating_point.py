@@ -6,7 +6,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from webapp.detection.points import POINT_NAMES, OperatingPoint, interpret, points_of
+import pytest
+
+from detector.operating_points import exact_interval
+from webapp.detection.points import POINT_NAMES, OperatingPoint, calibration_warnings, interpret, points_of
 
 REPO = Path(__file__).resolve().parents[2]
 STORED = {
@@ -32,7 +35,28 @@ def test_points_come_in_a_fixed_order_with_their_rule_and_call():
 def test_interpret_says_what_a_score_means_at_each_point():
     meaning = interpret(1.5, STORED)
     assert meaning["balanced"]["call"] == "positive" and meaning["high_specificity"]["call"] == "negative"
-    assert set(meaning["balanced"]) == {"threshold", "sensitivity", "specificity", "rule", "call"}
+    assert set(meaning["balanced"]) == {
+        "threshold",
+        "sensitivity",
+        "specificity",
+        "sensitivity_ci",
+        "specificity_ci",
+        "rule",
+        "call",
+    }
+    assert meaning["balanced"]["sensitivity_ci"] is None  # no counts stored: no interval
+
+
+def test_intervals_come_from_the_counts_and_small_cohorts_are_flagged():
+    [lo, hi] = points_of(STORED)["high_specificity"].sensitivity_ci  # 1 of 2
+    assert lo == pytest.approx(0.0126, abs=1e-3) and hi == pytest.approx(0.9874, abs=1e-3)
+    assert exact_interval(10, 10)[1] == 1.0 and exact_interval(0, 10)[0] == 0.0
+    assert exact_interval(0, 0) is None
+    same = {"fused": {n: {"threshold": 1.0, "sensitivity": 1, "specificity": 1} for n in POINT_NAMES}}
+    warnings = calibration_warnings(4, 4, same)
+    assert any("Small calibration cohort" in w for w in warnings)
+    assert any("same point" in w for w in warnings)
+    assert calibration_warnings(40, 40, STORED) == []
 
 
 def test_a_readers_own_threshold_is_a_point_without_figures():

@@ -271,6 +271,9 @@ def test_the_calibration_page_shows_the_roc_plot_and_operating_points(world, rea
     html = signed_in(world.other_coordinator).get(f"/calibrations/{ids['cal_b']}/").content.decode()
     assert "Operating points" in html and "balanced" in html and "high_sensitivity" in html
     assert f"{BALANCED:.4f}" in html and "0.850" in html  # the threshold and the fused AUC
+    # how far it can be trusted: exact intervals from the counts (9 of 10, 8 of 10), a warning
+    assert "(0.55–1.00)" in html and "(0.44–0.97)" in html
+    assert "Small calibration cohort" in html
     assert AuditEvent.objects.filter(action="calibration.viewed", object_id=str(ids["cal_b"])).exists()
     cal = reading.calibration
     cal.roc_plot = "calibrations/roc.png"

@@ -18,6 +18,7 @@ from webapp.cohorts.selectors import visible_cohorts
 from webapp.core.errors import Conflict, form_errors
 from webapp.detection import services
 from webapp.detection.models import Calibration, DetectionJob, JobStatus
+from webapp.detection.points import calibration_warnings
 from webapp.detection.selectors import visible_calibrations, visible_jobs
 from webapp.studies.services import record_study_list_view
 
@@ -106,7 +107,14 @@ def calibration_detail(request: HttpRequest, calibration_id: int) -> HttpRespons
     return render(
         request,
         "detection/calibration.html",
-        {"calibration": calibration, "rows": rows, "live": calibration.status in {"queued", "running"}},
+        {
+            "calibration": calibration,
+            "rows": rows,
+            "warnings": calibration_warnings(
+                calibration.n_normal, calibration.n_abnormal, calibration.operating_points
+            ),
+            "live": calibration.status in {"queued", "running"},
+        },
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from detector.operating_points import POINT_NAMES, POINT_RULES
+from detector.operating_points import POINT_NAMES, POINT_RULES, exact_interval, trust_warnings
 
 __all__ = [
     "DEFAULT_POINT",
@@ -18,6 +18,7 @@ __all__ = [
     "POINT_RULES",
     "OperatingPoint",
     "points_of",
+    "calibration_warnings",
     "interpret",
     "viewer_points",
 ]
@@ -59,11 +60,24 @@ class OperatingPoint:
     def call(self, score: float) -> str:
         return "positive" if self.is_positive(score) else "negative"
 
+    @property
+    def sensitivity_ci(self) -> tuple[float, float] | None:
+        """Exact 95 % interval of the sensitivity, from the calibration's counts."""
+        c = self.counts or {}
+        return exact_interval(c["tp"], c["tp"] + c["fn"]) if "tp" in c and "fn" in c else None
+
+    @property
+    def specificity_ci(self) -> tuple[float, float] | None:
+        c = self.counts or {}
+        return exact_interval(c["tn"], c["tn"] + c["fp"]) if "tn" in c and "fp" in c else None
+
     def to_dict(self) -> dict:
         return {
             "threshold": self.threshold,
             "sensitivity": self.sensitivity,
             "specificity": self.specificity,
+            "sensitivity_ci": self.sensitivity_ci,
+            "specificity_ci": self.specificity_ci,
             "rule": self.rule,
         }
 
@@ -103,3 +117,9 @@ def viewer_points() -> list[dict]:
         }
         for n, name in enumerate(SENSITIVE_TO_SPECIFIC)
     ]
+
+
+def calibration_warnings(n_normal: int, n_abnormal: int, operating_points: dict | None) -> list[str]:
+    """What a reader should know before trusting the named points of a calibration's fused score."""
+    points = points_of(operating_points)
+    return trust_warnings(n_normal, n_abnormal, {name: p.threshold for name, p in points.items()})

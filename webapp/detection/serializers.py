@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from webapp.detection.models import Calibration, DetectionJob, DetectionResult, ModelVersion, TrainingJob
-from webapp.detection.points import points_of
+from webapp.detection.points import calibration_warnings, points_of
 
 _TRAINING_SUMMARY = ("n_normals", "epochs", "device", "seconds", "final_loss", "cohort")
 
@@ -160,9 +160,26 @@ class CalibrateRequestSerializer(serializers.Serializer):
     )
 
 
+def _trust(calibration: Calibration) -> dict[str, Any]:
+    """How far the fused score's named points can be trusted: exact 95 % intervals of their
+    sensitivity and specificity, the counts they come from, and warnings."""
+    return {
+        "n_normal": calibration.n_normal,
+        "n_abnormal": calibration.n_abnormal,
+        "warnings": calibration_warnings(
+            calibration.n_normal, calibration.n_abnormal, calibration.operating_points
+        ),
+        "intervals": {
+            name: {"sensitivity_ci": p.sensitivity_ci, "specificity_ci": p.specificity_ci}
+            for name, p in calibration.points().items()
+        },
+    }
+
+
 class CalibrationSummarySerializer(_JobSerializer):
     model_version_name = serializers.CharField(source="model_version.name", read_only=True)
     roc_plot_url = serializers.SerializerMethodField()
+    trust = serializers.SerializerMethodField(help_text="95 % intervals of the named points and warnings")
 
     class Meta:
         model = Calibration
@@ -176,9 +193,14 @@ class CalibrationSummarySerializer(_JobSerializer):
             "n_unreadable",
             "auc",
             "operating_points",
+            "trust",
             "roc_plot_url",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_trust(self, calibration: Calibration) -> dict[str, Any]:
+        return _trust(calibration)
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_roc_plot_url(self, calibration: Calibration) -> str | None:
@@ -193,6 +215,7 @@ class CalibrationOperatingPointsSerializer(serializers.ModelSerializer):
     name the calibration cohort's patients)."""
 
     model_version_name = serializers.CharField(source="model_version.name", read_only=True)
+    trust = serializers.SerializerMethodField(help_text="95 % intervals of the named points and warnings")
 
     class Meta:
         model = Calibration
@@ -203,9 +226,14 @@ class CalibrationOperatingPointsSerializer(serializers.ModelSerializer):
             "finished_at",
             "auc",
             "operating_points",
+            "trust",
             "roc",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_trust(self, calibration: Calibration) -> dict[str, Any]:
+        return _trust(calibration)
 
 
 class CalibrationSerializer(CalibrationSummarySerializer):

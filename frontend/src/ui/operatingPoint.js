@@ -99,6 +99,7 @@ export function nearestIndex(points, threshold) {
 }
 
 const pct = (v) => `${(100 * v).toFixed(1)}%`;
+const interval = (ci) => (ci ? `(95% CI ${Math.round(100 * ci[0])}–${Math.round(100 * ci[1])}%)` : '');
 
 export function renderOperatingPoint(doc, state, points = []) {
   const root = doc.querySelector('[data-panel=operating-point]');
@@ -130,6 +131,15 @@ export function renderOperatingPoint(doc, state, points = []) {
   set('threshold', point ? point.threshold.toFixed(3) : '–');
   set('sensitivity', point ? pct(point.sensitivity) : '–');
   set('specificity', point ? pct(point.specificity) : '–');
+  // 95 % intervals for the named points (from the calibration's counts); a point of the reader's
+  // own on the slider has none.
+  const intervals = state.preset ? state.calibration.trust?.intervals?.[state.preset] : null;
+  set('sensitivity-ci', interval(intervals?.sensitivity_ci));
+  set('specificity-ci', interval(intervals?.specificity_ci));
+  const warning = root.querySelector('[data-op=warning]');
+  const warnings = state.calibration.trust?.warnings ?? [];
+  warning.textContent = warnings.join(' ');
+  warning.hidden = warnings.length === 0;
   set('preset', state.preset ? presetLabel(points, state.preset) : 'Custom');
   const score = state.fusedScore;
   if (point && score !== null && score !== undefined) {
