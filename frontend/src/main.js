@@ -8,7 +8,7 @@
  * state, renderers (status, toolbar, read-outs, the views' window and tool) draw from it.
  */
 import './styles.css';
-import { readConfig } from './config.js';
+import { BLINDED_MESSAGE, readConfig } from './config.js';
 import { startFindings } from './controllers/findings.js';
 import { startOperatingPoint } from './controllers/operatingPoint.js';
 import { startOverlay } from './controllers/overlay.js';
@@ -35,6 +35,7 @@ import { createMpr } from './viewports/mpr.js';
 import { middleAxialInstance, middleAxialInstanceEarly } from './viewports/preview.js';
 
 const FATAL_FRAME_STATUSES = new Set([401, 403, 404]);
+
 
 async function start() {
   const viewer = createViewerState();
@@ -196,7 +197,13 @@ async function start() {
     readForm.subscribe(drawMarks);
     viewer.subscribe(drawMarks);
     session.findings = startFindings(document, mpr, { findings, operatingPoint, viewer });
-    startOverlay(document, config, mpr, { overlay, operatingPoint, session, findings: session.findings });
+    if (config.blinded) {
+      // A blinded read: nothing of the AI until the read is submitted (then the page reloads).
+      overlay.set({ status: 'none', message: BLINDED_MESSAGE });
+      session.findings.showMessage(BLINDED_MESSAGE);
+    } else {
+      startOverlay(document, config, mpr, { overlay, operatingPoint, session, findings: session.findings });
+    }
   } catch (err) {
     console.error(err);
     viewer.actions.failed(asViewerError(err));

@@ -67,7 +67,7 @@ def make_reading(world) -> Reading:
     rad_b = UserFactory(username="rad-b", role=roles.RADIOLOGIST)
     CohortMemberFactory(cohort=world.cohort_b, user=rad_b)
     cal = calibration(world.cohort_b, version)
-    worklist_a = services.build_worklist(world.coordinator, world.cohort_a, name="A triage")
+    worklist_a = services.build_worklist(world.coordinator, world.cohort_a, name="A triage", blinded=False)
     services.assign_worklist(world.coordinator, worklist_a, ["rad"])
     worklist_b = services.build_worklist(world.other_coordinator, world.cohort_b, name="B triage")
     services.assign_worklist(world.other_coordinator, worklist_b, ["rad-b"])

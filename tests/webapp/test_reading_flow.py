@@ -80,7 +80,9 @@ def test_upload_detect_calibrate_build_assign_read_and_review(
 
     # 4. The coordinator builds the worklist from A's results and assigns it to the radiologist.
     r = coordinator.post(
-        "/api/worklists/", {"name": "flow", "cohort": world.cohort_a.pk, "readers": ["rad"]}, format="json"
+        "/api/worklists/",
+        {"name": "flow", "cohort": world.cohort_a.pk, "readers": ["rad"], "blinded": False},
+        format="json",
     )
     assert r.status_code == 201, r.content
     worklist = r.json()

@@ -17,6 +17,7 @@ from webapp.detection.points import DEFAULT_POINT, viewer_points
 from webapp.studies.models import Study
 from webapp.viewer import bundle, services
 from webapp.worklists.models import WorklistItem
+from webapp.worklists.selectors import blinds_study
 
 
 def _optional_url(name: str, *args: object) -> str | None:
@@ -60,13 +61,18 @@ def study_viewer(request: HttpRequest, study_id: int) -> HttpResponse:
         return render(request, "viewer/unavailable.html", context, status=503)
     map_url = _optional_url("study-map", study.pk, "KIND")
     item = _item_id(request)
+    # A reader of a blinded worklist sees the AI on this study only after submitting their read.
+    blinded = blinds_study(request.user, study.pk)
+    if blinded:
+        map_url = None
     config = {
         "studyId": study.pk,
         "studyInstanceUID": study.study_instance_uid,
         "dicomwebRoot": reverse("dicomweb:studies").removesuffix("/studies"),
         "loginUrl": f"{reverse('accounts:login')}?{urlencode({'next': request.get_full_path()})}",
         # Detection results and maps, and why there is none when there is none.
-        "resultUrl": _optional_url("study-result", study.pk),
+        "resultUrl": None if blinded else _optional_url("study-result", study.pk),
+        "blinded": blinded,
         "mapUrlTemplate": map_url.replace("KIND", "{kind}") if map_url else None,
         "detectionStatusUrl": reverse("viewer:detection-status", args=[study.pk]),
         "calibrationUrl": _optional_url("calibration-latest"),

@@ -28,6 +28,10 @@ class Worklist(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="worklists_created"
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # Blinded reads: the AI's call and score stay hidden from each reader until they submit
+    # their read of the item, and the items come in a shuffled order (a score order would
+    # tell them the AI's ranking), so that the reads measure the reader.
+    blinded = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -41,15 +45,18 @@ class WorklistItem(models.Model):
     worklist = models.ForeignKey(Worklist, on_delete=models.CASCADE, related_name="items")
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="worklist_items")
     result = models.ForeignKey(DetectionResult, on_delete=models.PROTECT, related_name="worklist_items")
-    # Copied from the result: the triage order is an index scan, not a join, at 10k items.
+    # Copied from the result.
     fused_score = models.FloatField()
+    # The reading order (1, 2, ...): most anomalous first, or shuffled in a blinded worklist;
+    # fixed when the worklist is built, so next / previous are an index scan at 10k items.
+    position = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["-fused_score", "id"]
+        ordering = ["position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["worklist", "study"], name="worklist_item_unique_study")
         ]
-        indexes = [models.Index(fields=["worklist", "-fused_score", "id"], name="worklist_item_triage_idx")]
+        indexes = [models.Index(fields=["worklist", "position", "id"], name="worklist_item_order_idx")]
 
     def __str__(self) -> str:
         return f"item {self.pk} of worklist {self.worklist_id}: study {self.study_id}"
@@ -119,7 +126,8 @@ class OperatingPoint(models.TextChoices):
 
 
 class Read(models.Model):
-    """One radiologist's read of one worklist item, with what the AI showed them at the time."""
+    """One radiologist's read of one worklist item, with what the AI showed them at the time
+    (or, for a blinded read, what it would have shown)."""
 
     item = models.ForeignKey(WorklistItem, on_delete=models.CASCADE, related_name="reads")
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reads")
@@ -145,6 +153,8 @@ class Read(models.Model):
         Calibration, null=True, blank=True, on_delete=models.SET_NULL, related_name="reads"
     )
     ai_call = models.CharField(max_length=16, blank=True)  # positive / negative at that threshold
+    # Made without seeing the AI (the first read of an item of a blinded worklist).
+    blinded = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

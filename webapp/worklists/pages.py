@@ -25,6 +25,7 @@ from webapp.detection.selectors import active_model_version, latest_calibration
 from webapp.worklists import review, services
 from webapp.worklists.models import ItemStatus, OperatingPoint, Worklist
 from webapp.worklists.selectors import (
+    ai_hidden,
     is_assigned,
     manages_worklists,
     triage_order,
@@ -82,6 +83,7 @@ def worklist_new(request: HttpRequest) -> HttpResponse:
                 name=request.POST.get("name", ""),
                 study_ids=chosen if request.POST.get("subset") == "chosen" else None,
                 readers=readers,
+                blinded=request.POST.get("blinded") == "1",
             )
         except ValidationError as e:
             messages.error(request, form_errors(e))
@@ -136,11 +138,13 @@ def worklist_detail(request: HttpRequest, worklist_id: int) -> HttpResponse:
     calibration = latest_calibration(worklist.model_version)
     point_name = _point(request)
     point = calibration.point(point_name) if calibration else None
+    mine = is_assigned(request.user, worklist.pk)
     for item in page:
-        item.call = point.call(item.fused_score) if point else None
+        # a reader of a blinded worklist sees the AI's call and score of an item once they read it
+        item.ai_hidden = mine and ai_hidden(worklist.blinded, item.my_status)
+        item.call = point.call(item.fused_score) if point and not item.ai_hidden else None
         item.viewer = viewer_url(item.study_id, item.pk)
         item.status_label = ItemStatus(item.my_status).label.lower()
-    mine = is_assigned(request.user, worklist.pk)
     context: dict[str, Any] = {
         "worklist": worklist,
         "page": page,

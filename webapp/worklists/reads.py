@@ -234,6 +234,8 @@ def record_read(
                 threshold=point_threshold,
                 calibration=calibration,
                 ai_call=ai_call,
+                # a first read in a blinded worklist was made without the AI in view
+                blinded=item.worklist.blinded and current is None,
                 created_at=now,
             )
             if progress is None:
@@ -259,6 +261,7 @@ def record_read(
                     "fused_score": result.fused_score,
                     "operating_point": operating_point,
                     "threshold": point_threshold,
+                    "blinded": read.blinded,
                     **({"amend_reason": amend_reason} if amend_reason else {}),
                 },
             )

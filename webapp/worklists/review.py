@@ -5,6 +5,8 @@ operating point of the newest finished calibration of the read's model version (
 threshold result pages show). A reader's verdict abnormal is positive, normal negative;
 uncertain reads and reads of uncalibrated model versions are counted but left out of the
 agreement figures. Only current reads count (an amended read replaces its earlier version).
+Blinded reads (made without the AI in view) and reads made with it are counted apart: only the
+blinded ones measure the reader independently of the AI.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class AgreementRow:
     cohort: str
     calibration_id: int | None
     threshold: float | None
+    blinded: bool = False  # the reads were made without the AI in view
     reads: int = 0
     both_positive: int = 0
     ai_only: int = 0  # AI positive, reader normal
@@ -85,6 +88,7 @@ class Disagreement:
     model_version: str
     cohort: str
     read_at: datetime
+    blinded: bool
 
 
 @dataclass
@@ -122,13 +126,13 @@ def agreement(
         reads = reads.filter(item__worklist__cohort_id=cohort_id)
     reads = list(reads.order_by("-fused_score", "id"))
     points = _balanced_points({r.model_version_id for r in reads})
-    rows: dict[tuple[int, int], AgreementRow] = {}
+    rows: dict[tuple[int, int, bool], AgreementRow] = {}
     review = Review()
     for read in reads:
         cohort = read.item.worklist.cohort
         calibration, point = points[read.model_version_id]
         threshold = point.threshold if point else None
-        key = (read.model_version_id, cohort.pk)
+        key = (read.model_version_id, cohort.pk, read.blinded)
         row = rows.get(key)
         if row is None:
             row = rows[key] = AgreementRow(
@@ -138,6 +142,7 @@ def agreement(
                 cohort.name,
                 calibration.pk if calibration else None,
                 threshold,
+                read.blinded,
             )
         row.reads += 1
         if threshold is None:
@@ -174,9 +179,10 @@ def agreement(
                         read.model_version.name,
                         cohort.name,
                         read.created_at,
+                        read.blinded,
                     )
                 )
-    review.rows = sorted(rows.values(), key=lambda r: (r.model_version, r.cohort))
+    review.rows = sorted(rows.values(), key=lambda r: (r.model_version, r.cohort, not r.blinded))
     with transaction.atomic():
         audit(
             acting_user,

@@ -93,8 +93,15 @@ def _current_reads() -> Coalesce:
 
 
 def triage_order(items: QuerySet[WorklistItem]) -> QuerySet[WorklistItem]:
-    """Most anomalous first; ties by id so next/previous are stable."""
-    return items.order_by("-fused_score", "id")
+    """The worklist's reading order: most anomalous first, or shuffled when it is blinded
+    (``WorklistItem.position``, fixed at build); ties by id so next/previous are stable."""
+    return items.order_by("position", "id")
+
+
+def ai_hidden(blinded: bool, my_status: str | None) -> bool:
+    """Whether the AI's call and score are hidden from this reader on an item: in a blinded
+    worklist, until they have submitted their read of it."""
+    return bool(blinded) and my_status != ItemStatus.READ
 
 
 def with_read_counts(items: QuerySet[WorklistItem]) -> QuerySet[WorklistItem]:
@@ -107,3 +114,15 @@ def with_read_counts(items: QuerySet[WorklistItem]) -> QuerySet[WorklistItem]:
         .values("n")
     )
     return items.annotate(reads_done=Coalesce(Subquery(counted, output_field=IntegerField()), 0))
+
+
+def blinds_study(user: UserLike, study_id: int) -> bool:
+    """Whether the AI is hidden from this user on a study: they are a reader of a blinded
+    worklist with that study and have not submitted their read of it yet (the viewer then shows
+    no overlay, findings or call, whichever link they came by)."""
+    if not (user and user.is_authenticated):
+        return False
+    unread = WorklistItem.objects.filter(
+        study_id=study_id, worklist__blinded=True, worklist__assignments__reader=user
+    ).exclude(reads__reader=user, reads__is_current=True)
+    return unread.exists()

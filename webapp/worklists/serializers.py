@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from webapp.detection.points import points_of
 from webapp.worklists.models import ItemStatus, OperatingPoint, Read, Verdict, Worklist, WorklistItem
+from webapp.worklists.selectors import ai_hidden
 
 
 def viewer_url(study_id: int, item_id: int | None = None) -> str:
@@ -36,6 +37,7 @@ class WorklistSerializer(serializers.ModelSerializer):
             "model_version_name",
             "created_by",
             "created_at",
+            "blinded",
             "item_count",
             "readers",
             "reads_done",
@@ -81,6 +83,13 @@ class BuildWorklistSerializer(serializers.Serializer):
         default=list,
         help_text="usernames of radiologists of the cohort to assign it to",
     )
+    blinded = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="hide the AI's call and score from each reader until they submit their read, and "
+        "shuffle the items; default: on for screening cohorts",
+    )
 
 
 class AssignSerializer(serializers.Serializer):
@@ -114,6 +123,7 @@ class ReadSummarySerializer(serializers.ModelSerializer):
             "threshold",
             "calibration",
             "ai_call",
+            "blinded",
             "created_at",
         ]
         read_only_fields = fields
@@ -126,6 +136,9 @@ class WorklistItemSerializer(serializers.ModelSerializer):
     reads_done = serializers.IntegerField(read_only=True, default=0, help_text="current reads by all readers")
     calls = serializers.SerializerMethodField(help_text="positive/negative at each named operating point")
     viewer_url = serializers.SerializerMethodField()
+    ai_hidden = serializers.SerializerMethodField(
+        help_text="true while a blinded worklist hides the AI from you (score, calls, interpretation null)"
+    )
 
     class Meta:
         model = WorklistItem
@@ -141,8 +154,24 @@ class WorklistItemSerializer(serializers.ModelSerializer):
             "reads_done",
             "calls",
             "viewer_url",
+            "ai_hidden",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_ai_hidden(self, item: WorklistItem) -> bool:
+        if "ai_hidden" in self.context:  # one item, decided by the view
+            return bool(self.context["ai_hidden"])
+        return ai_hidden(self.context.get("blinded", False), getattr(item, "my_status", ItemStatus.UNREAD))
+
+    def to_representation(self, item: WorklistItem) -> dict[str, Any]:
+        data = super().to_representation(item)
+        if data["ai_hidden"]:  # a blinded read: nothing of the AI until the reader has read it
+            data["fused_score"] = None
+            data["calls"] = {}
+            if "interpretation" in data:
+                data["interpretation"] = None
+        return data
 
     @extend_schema_field(serializers.ChoiceField(choices=ItemStatus.choices))
     def get_status(self, item: WorklistItem) -> str:
@@ -260,6 +289,7 @@ class ReviewRowSerializer(serializers.Serializer):
     cohort = serializers.CharField()
     calibration_id = serializers.IntegerField(allow_null=True)
     threshold = serializers.FloatField(allow_null=True)
+    blinded = serializers.BooleanField(help_text="reads made without the AI in view (blinded worklists)")
     reads = serializers.IntegerField()
     compared = serializers.IntegerField()
     both_positive = serializers.IntegerField()
@@ -287,6 +317,7 @@ class DisagreementSerializer(serializers.Serializer):
     model_version = serializers.CharField()
     cohort = serializers.CharField()
     read_at = serializers.DateTimeField()
+    blinded = serializers.BooleanField()
     viewer_url = serializers.SerializerMethodField()
 
     @extend_schema_field(OpenApiTypes.URI)

@@ -8,6 +8,7 @@ and scores, so it is audited like every other view of patient data.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -44,10 +45,12 @@ def build_worklist(
     study_ids: Sequence[int] | None = None,
     model_version: ModelVersion | None = None,
     readers: Sequence[str] = (),
+    blinded: bool | None = None,
 ) -> Worklist:
     """A worklist of the cohort's studies that have a finished result of the model version (the
     active one by default): all of them, or the chosen ``study_ids``; assigned to ``readers``
-    (usernames) in the same transaction when given."""
+    (usernames) in the same transaction when given. Blinded (the AI hidden until each read,
+    items shuffled) by default for screening cohorts."""
     require(acting_user, "worklists.add_worklist", "build worklists")
     if not visible_cohorts(acting_user).filter(pk=cohort.pk).exists():
         raise Cohort.DoesNotExist
@@ -82,7 +85,7 @@ def build_worklist(
                     f"{missing}: wait for their jobs or leave them out"
                 }
             )
-    rows = list(results.values_list("pk", "study_id", "fused_score"))
+    rows = sorted(results.values_list("pk", "study_id", "fused_score"), key=lambda r: (-r[2], r[0]))
     if not rows:
         raise ValidationError(
             {
@@ -93,14 +96,20 @@ def build_worklist(
     if readers:
         require(acting_user, "worklists.assign_worklist", "assign worklists")
         reader_users = _readers(cohort, readers)
+    if blinded is None:
+        blinded = cohort.purpose == Cohort.Purpose.SCREENING
+    if blinded:
+        secrets.SystemRandom().shuffle(rows)  # the reading order must not follow the score
     with transaction.atomic():
         worklist = Worklist.objects.create(
-            name=name, cohort=cohort, model_version=version, created_by=acting_user
+            name=name, cohort=cohort, model_version=version, created_by=acting_user, blinded=blinded
         )
         WorklistItem.objects.bulk_create(
             [
-                WorklistItem(worklist=worklist, study_id=study_id, result_id=result_id, fused_score=score)
-                for result_id, study_id, score in rows
+                WorklistItem(
+                    worklist=worklist, study_id=study_id, result_id=result_id, fused_score=score, position=n
+                )
+                for n, (result_id, study_id, score) in enumerate(rows, start=1)
             ],
             batch_size=1000,
         )
@@ -114,6 +123,7 @@ def build_worklist(
                 "model_version": version.name,
                 "items": len(rows),
                 "chosen": study_ids is not None,
+                "blinded": blinded,
             },
         )
         if readers:
@@ -235,11 +245,11 @@ class Neighbours:
 
 
 def neighbours(item: WorklistItem, user: AbstractBaseUser | None) -> Neighbours:
-    """The items before and after this one in its worklist's triage order."""
+    """The items before and after this one in its worklist's reading order."""
     same = WorklistItem.objects.filter(worklist_id=item.worklist_id)
-    before = Q(fused_score__gt=item.fused_score) | Q(fused_score=item.fused_score, id__lt=item.pk)
-    after = Q(fused_score__lt=item.fused_score) | Q(fused_score=item.fused_score, id__gt=item.pk)
-    previous = same.filter(before).order_by("fused_score", "-id").values_list("pk", flat=True).first()
+    before = Q(position__lt=item.position) | Q(position=item.position, id__lt=item.pk)
+    after = Q(position__gt=item.position) | Q(position=item.position, id__gt=item.pk)
+    previous = same.filter(before).order_by("-position", "-id").values_list("pk", flat=True).first()
     following = triage_order(same.filter(after)).values_list("pk", flat=True).first()
     unread = (
         triage_order(with_my_status(same.exclude(pk=item.pk), user).exclude(my_status=ItemStatus.READ))

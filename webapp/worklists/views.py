@@ -28,6 +28,8 @@ from webapp.detection.services import result_interpretation
 from webapp.worklists import reads, review, services
 from webapp.worklists.models import ItemStatus, Read, Worklist, WorklistAssignment, WorklistItem
 from webapp.worklists.selectors import (
+    ai_hidden,
+    is_assigned,
     triage_order,
     visible_items,
     visible_worklists,
@@ -122,6 +124,7 @@ class WorklistViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
             study_ids=data["study_ids"],
             model_version=version,
             readers=data["readers"],
+            blinded=data["blinded"],
         )
         worklist = self.get_queryset().get(pk=worklist.pk)
         return Response(self.get_serializer(worklist).data, status=status.HTTP_201_CREATED)
@@ -148,8 +151,9 @@ class WorklistViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         ],
         responses={200: WorklistItemSerializer(many=True)},
         tags=["worklists"],
-        description="The worklist's items, most anomalous first (fused score, highest first), with "
-        "your status and the AI's call at each operating point of the newest calibration.",
+        description="The worklist's items in reading order (most anomalous first; shuffled when the "
+        "worklist is blinded), with your status and the AI's call at each operating point of the newest "
+        "calibration (in a blinded worklist: hidden until you have read the item).",
     )
     @action(detail=True, methods=["get"])
     def items(self, request: Request, pk: str | None = None) -> Response:
@@ -169,6 +173,7 @@ class WorklistViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         context = {
             **self.get_serializer_context(),
             "operating_points": calibration.operating_points if calibration else {},
+            "blinded": worklist.blinded and is_assigned(request.user, worklist.pk),
         }
         data = WorklistItemSerializer(page, many=True, context=context).data
         services.record_items_list_view(request.user, worklist, [row["study"] for row in data])
@@ -189,13 +194,18 @@ class WorklistItemViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
 
     def _detail(self, request: Request, item_id: int) -> Response:
         item = services.view_item(request.user, item_id)
-        before = Q(fused_score__gt=item.fused_score) | Q(fused_score=item.fused_score, id__lt=item.pk)
+        before = Q(position__lt=item.position) | Q(position=item.position, id__lt=item.pk)
+        my_read = Read.objects.filter(item=item, reader=request.user, is_current=True).first()
         context = {
             **self.get_serializer_context(),
             "neighbours": services.neighbours(item, request.user),
             "position": WorklistItem.objects.filter(before, worklist_id=item.worklist_id).count() + 1,
             "interpretation": result_interpretation(item.result),
-            "my_read": Read.objects.filter(item=item, reader=request.user, is_current=True).first(),
+            "my_read": my_read,
+            "ai_hidden": ai_hidden(
+                item.worklist.blinded and is_assigned(request.user, item.worklist_id),
+                ItemStatus.READ if my_read else None,
+            ),
         }
         calibration = latest_calibration(item.result.model_version)
         context["operating_points"] = calibration.operating_points if calibration else {}

@@ -18,6 +18,12 @@ export function startReadForm(doc, config, form, operatingPoint, session) {
     }
   };
   form.subscribe(renderOnNextFrame(() => renderReadPanel(doc, form.get())));
+  // A blinded read: once submitted, the AI's result may be seen (the page loads it afresh).
+  const reveal = doc.querySelector('[data-read=reveal]');
+  if (config.blinded && reveal) {
+    reveal.addEventListener('click', () => window.location.reload());
+    form.subscribe((state) => (reveal.hidden = state.status !== 'submitted'));
+  }
   bindReadPanel(doc, form, { submit, go, jumpTo: (lps) => session.views?.jumpTo(lps) });
   if (config.item && config.itemUrlTemplate) {
     form.actions.open(config, config.item);

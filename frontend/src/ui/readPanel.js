@@ -64,7 +64,7 @@ export function renderReadPanel(doc, state) {
   const { item } = state;
   $('title').textContent = item ? `Read · item ${item.position} · ${item.worklist_name}` : 'Read';
   $('facts').textContent = item
-    ? `Fused score ${Number(item.fused_score).toFixed(3)} · ${item.patient_id}`
+    ? `${item.ai_hidden ? 'Blinded: the AI is hidden until you submit' : `Fused score ${Number(item.fused_score).toFixed(3)}`} · ${item.patient_id}`
     : state.status === 'loading'
       ? 'Loading the worklist item…'
       : '';
