@@ -110,12 +110,14 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def phantom_small(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Two 'small' phantom CT series (about 192 x 192 x 120): one normal, one with a lesion."""
+    """Two 'small' phantom CT series (about 192 x 192 x 120): the one with a lesion, then the
+    normal one."""
     from detector.lab.phantom import generate_cohort
 
     root = tmp_path_factory.mktemp("viewer-phantoms")
-    generate_cohort(root, 1, 1, 4242, "small", progress=False)
-    return sorted({p.parent for p in root.rglob("*.dcm")})
+    labels = generate_cohort(root, 1, 1, 4242, "small", progress=False)
+    rows = sorted(csv.DictReader(labels.open()), key=lambda r: r["label"] != "abnormal")
+    return [root / r["folder"] for r in rows]
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ and a tiny phantom CT cohort generated once per test session."""
 
 from __future__ import annotations
 
+import csv
 import io
 import zipfile
 from collections.abc import Callable
@@ -101,7 +102,9 @@ def phantoms(tmp_path_factory: pytest.TempPathFactory) -> Phantoms:
 
     root = tmp_path_factory.mktemp("phantoms")
     labels = generate_cohort(root, 2, 1, 2024, "tiny", progress=False)
-    dirs = sorted({p.parent for p in root.rglob("*.dcm")})
+    # the abnormal first, then the two normals (patient ids are neutral: labels.csv says which)
+    rows = sorted(csv.DictReader(labels.open()), key=lambda r: r["label"] != "abnormal")
+    dirs = [root / r["folder"] for r in rows]
     return Phantoms(root, labels, dirs)
 
 

@@ -24,13 +24,24 @@ def cohort_part(request: HttpRequest, cohort: Cohort, studies: list[Study]) -> C
     )
     calibration = latest_calibration(version)
     balanced = calibration.point(DEFAULT_POINT) if calibration else None
+    # A calibration scores the studies that have no stored result itself (no maps are kept):
+    # their scores are shown too, marked as the calibration's.
+    calibrated = {
+        r["study_id"]: float(r["fused_score"])
+        for r in (calibration.per_study if calibration else [])
+        if not r.get("error") and r.get("fused_score") is not None and "study_id" in r
+    }
     for s in studies:
         s.fused_score = scores.get(s.pk)
+        s.score_from_calibration = s.fused_score is None and s.pk in calibrated
+        if s.score_from_calibration:
+            s.fused_score = calibrated[s.pk]
         s.call = balanced.call(s.fused_score) if balanced and s.fused_score is not None else None
     return CohortPagePart(
         context={
             "model_version": version,
             "balanced": balanced,
+            "calibration": calibration,
             "calibrations": visible_calibrations(request.user)
             .filter(cohort=cohort)
             .select_related("model_version")[:10],

@@ -3,8 +3,8 @@
 Layout::
 
     out_dir/labels.csv
-    out_dir/FS-<seed>-N001/CT/IM0000.dcm ...   normals
-    out_dir/FS-<seed>-A001/CT/IM0000.dcm ...   abnormals (one lesion each)
+    out_dir/FS-<seed>-001/CT/IM0000.dcm ...   one folder per patient, normal or abnormal (neutral
+    out_dir/FS-<seed>-002/CT/IM0000.dcm ...   ids, shuffled: labels.csv says which is which)
 
 Patient i of kind k (0 normal, 1 abnormal) uses the phantom seed drawn from
 ``SeedSequence([seed, k, i])``, so normals and abnormals come from disjoint streams and
@@ -38,12 +38,17 @@ def patient_seed(seed: int, abnormal: bool, index: int) -> int:
 
 
 def cohort_plan(normals: int, abnormals: int, seed: int) -> list[dict]:
-    """Patient ids, phantom seeds, lesion types and sites, in writing order."""
+    """Patient ids, phantom seeds, lesion types and sites, in writing order.
+
+    Patient ids are neutral (``FS-<seed>-<number>``, numbers shuffled by the seed): an id must
+    not tell a reader which studies are abnormal; the truth is in labels.csv only.
+    """
+    numbers = np.random.default_rng([int(seed), 7]).permutation(normals + abnormals) + 1
     plan = []
     for i in range(normals):
         plan.append(
             dict(
-                patient_id=f"FS-{seed}-N{i + 1:03d}",
+                patient_id=f"FS-{seed}-{numbers[i]:03d}",
                 seed=patient_seed(seed, False, i),
                 lesion_type=None,
                 lesion_site=None,
@@ -52,7 +57,7 @@ def cohort_plan(normals: int, abnormals: int, seed: int) -> list[dict]:
     for j in range(abnormals):
         plan.append(
             dict(
-                patient_id=f"FS-{seed}-A{j + 1:03d}",
+                patient_id=f"FS-{seed}-{numbers[normals + j]:03d}",
                 seed=patient_seed(seed, True, j),
                 lesion_type=LESION_TYPES[j % len(LESION_TYPES)],
                 lesion_site=SITES[j % len(SITES)],
