@@ -343,3 +343,16 @@ def test_the_audit_browser_filters_and_pages(world, reading):
     assert "Dates are YYYY-MM-DD" in client.get("/audit/?since=yesterday").content.decode()
     assert "No event matches" in client.get("/audit/?until=2000-01-01").content.decode()
     assert AuditEvent.objects.filter(action="audit.browsed", actor=world.admin).count() == 3
+
+
+def test_a_cohort_page_shows_the_calibrations_score_where_no_result_is_stored(world, reading):
+    """Calibration scores studies without a stored result itself: the cohort page shows that
+    score, marked as the calibration's, instead of "no result"."""
+    from tests.webapp.factories import study_in_cohort
+
+    unstored = study_in_cohort(world.cohort_b)
+    cal = reading.calibration
+    cal.per_study = [{"study_id": unstored.pk, "label": "normal", "fused_score": 0.1234}]
+    cal.save()
+    html = signed_in(world.other_coordinator).get(f"/cohorts/{world.cohort_b.pk}/").content.decode()
+    assert "0.123" in html and f'href="/calibrations/{cal.pk}/"' in html and ">calibration</a>" in html
