@@ -239,7 +239,18 @@ def test_uploading_on_the_cohort_page_shows_every_files_verdict(world, phantoms,
     assert r.status_code == 200
     html = r.content.decode()
     assert "3 accepted, 0 duplicate, 1 rejected" in html
-    assert html.count('class="badge accepted"') == 3 and "not a DICOM file" in html
+    # the studies first: the unrecognised file, then the new study with its three files
+    studies = html[html.index("data-upload-studies") : html.index("data-upload-files")]
+    assert studies.index('data-outcome="unrecognised"') < studies.index('data-outcome="new"')
+    assert "3 / 0 / 0" in studies and "not a DICOM file" in studies
+    # every file's verdict, folded below
+    files_part = html[html.index("data-upload-files") :]
+    assert files_part.count('class="badge accepted"') == 3 and "(4 files)" in files_part
+    again = [SimpleUploadedFile(p.name, p.read_bytes()) for p in phantoms.files(0)[:3]]
+    html = client.post(
+        f"/cohorts/{world.cohort_a.pk}/upload/", {"file": again, "csrfmiddlewaretoken": token}
+    ).content.decode()
+    assert 'data-outcome="duplicate"' in html and "0 / 3 / 0" in html
 
 
 def test_upload_over_the_request_limit_is_a_413_page_not_an_error(world, settings):

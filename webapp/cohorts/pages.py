@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -25,6 +26,7 @@ from webapp.cohorts import services
 from webapp.cohorts.models import Cohort, CohortMember
 from webapp.cohorts.parts import page_parts
 from webapp.cohorts.selectors import visible_cohorts, with_counts
+from webapp.cohorts.upload_report import study_outcomes
 from webapp.core.errors import STORAGE_FULL_MESSAGE, StorageFull, UploadTooLarge, form_errors, is_storage_full
 from webapp.studies import services as study_services
 from webapp.studies.models import Study
@@ -120,6 +122,7 @@ def cohort_upload(request: HttpRequest, cohort_id: int) -> HttpResponse:
     refusal = _csrf_refusal(request)
     if refusal is not None:
         return refusal
+    started = timezone.now()
     try:
         result = services.upload_to_cohort(request.user, cohort, files)
     except StorageFull:
@@ -135,6 +138,10 @@ def cohort_upload(request: HttpRequest, cohort_id: int) -> HttpResponse:
         f" into {len(result.study_ids)} stud{'y' if len(result.study_ids) == 1 else 'ies'}.",
     )
     context = _detail_context(request, cohort)  # with the new studies, and the jobs the upload queued
+    studies = Study.objects.filter(pk__in=result.study_ids).select_related("patient")
+    known = {s.study_instance_uid: s for s in studies}
+    new_uids = {s.study_instance_uid for s in studies if s.created_at >= started}
+    context["upload_studies"] = study_outcomes(result.files, known, new_uids)
     context["verdicts"] = [asdict(f) for f in result.files]
     return render(request, "cohorts/detail.html", context)
 
