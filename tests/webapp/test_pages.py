@@ -356,6 +356,25 @@ def test_the_audit_browser_filters_and_pages(world, reading):
     assert AuditEvent.objects.filter(action="audit.browsed", actor=world.admin).count() == 3
 
 
+def test_the_audit_browser_shows_details_in_words_with_links(world, reading):
+    """No dict dumps: labelled values, the objects named linked to their pages."""
+    client = signed_in(world.admin)
+    html = client.get(
+        f"/audit/?object_type=worklists.worklist&object_id={reading.worklist_a.pk}"
+    ).content.decode()
+    body = html.split("<tbody>")[1]
+    assert "{'" not in body and '{"' not in body
+    assert (
+        f'<a href="/worklists/{reading.worklist_a.pk}/">worklists.worklist {reading.worklist_a.pk}</a>'
+        in body
+    )
+    assert f'<dt>cohort</dt><dd><a href="/cohorts/{world.cohort_a.pk}/">{world.cohort_a.pk}</a></dd>' in body
+    client.get(f"/worklists/{reading.worklist_a.pk}/")  # lists the items: study ids in the details
+    html = client.get("/audit/?action=worklist.items_listed").content.decode()
+    first = reading.items_a[0].study_id
+    assert "<dt>study (3)</dt>" in html and f'<a href="/viewer/studies/{first}/">{first}</a>' in html
+
+
 def test_a_cohort_page_shows_the_calibrations_score_where_no_result_is_stored(world, reading):
     """Calibration scores studies without a stored result itself: the cohort page shows that
     score, marked as the calibration's, instead of "no result"."""

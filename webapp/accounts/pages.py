@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from webapp.accounts.access import page_requires
+from webapp.accounts.audit_view import present
 from webapp.accounts.models import AuditEvent
 from webapp.accounts.services import audit
 
@@ -63,6 +64,7 @@ def audit_browser(request: HttpRequest) -> HttpResponse:
         "accounts/audit.html",
         {
             "page": page,
+            "events": present(list(page)),
             "q": q,
             "query": query,
             "actions": AuditEvent.objects.order_by("action")
