@@ -51,6 +51,9 @@ CASES = [
     ("jobs-queued", "get", "/jobs/?status=queued&cohort={A}", None, _t(403, 403, 200, 200)),
     ("job-cancel-A", "post", "/jobs/{queued_a}/cancel/", {}, _t(403, 403, 302, 302)),
     ("job-cancel-B", "post", "/jobs/{queued_b}/cancel/", {}, _t(403, 403, 404, 302)),
+    ("models", "get", "/models/", None, ALL),
+    ("model-version", "get", "/models/{version}/", None, ALL),
+    ("model-version-retire", "post", "/models/{other_version}/retire/", {}, _t(403, 403, 403, 302)),
     ("calibrations", "get", "/calibrations/", None, ALL),
     ("calibration-A", "get", "/calibrations/{cal_a}/", None, ALL),
     ("calibration-B", "get", "/calibrations/{cal_b}/", None, _t(404, 404, 404, 200)),
@@ -117,6 +120,8 @@ def ids(world, reading) -> dict[str, int]:
         "wl_b": reading.worklist_b.pk,
         "cal_a": calibration(world.cohort_a, other).pk,
         "cal_b": reading.calibration.pk,
+        "version": reading.version.pk,
+        "other_version": other.pk,
         "queued_a": DetectionJob.objects.create(study=world.study_a, model_version=other, queue="cpu").pk,
         "queued_b": DetectionJob.objects.create(study=world.study_b, model_version=other, queue="cpu").pk,
     }
@@ -386,3 +391,42 @@ def test_a_cohort_page_shows_the_calibrations_score_where_no_result_is_stored(wo
     cal.save()
     html = signed_in(world.other_coordinator).get(f"/cohorts/{world.cohort_b.pk}/").content.decode()
     assert "0.123" in html and f'href="/calibrations/{cal.pk}/"' in html and ">calibration</a>" in html
+
+
+def test_a_model_version_has_a_page_with_its_settings_calibrations_and_admin_actions(world, reading):
+    version = reading.version
+    version.detector_settings = {"fpi_steps": 600, "fusion_weight": 20.0, "local_realisation": "fpi"}
+    version.meta = {"training": {"n_normals": 24, "cohort": "normals"}}
+    version.save()
+    other = version.__class__.objects.create(name="older", source="imported", directory="models/old")
+    for user in (world.radiologist, world.coordinator):
+        html = signed_in(user).get(f"/models/{version.pk}/").content.decode()
+        assert "reading-model" in html and "Fusion and findings" in html and "Steps" in html
+        assert html.count('class="badge running">changed') == 2  # fpi_steps 600, fusion weight 20
+        assert "data-version-actions" not in html  # only admins act
+        assert signed_in(user).post(f"/models/{other.pk}/activate/").status_code == 403
+    listing = signed_in(world.radiologist).get("/models/").content.decode()
+    assert f'href="/models/{version.pk}/"' in listing and f'href="/models/{other.pk}/"' in listing
+
+    admin = signed_in(world.admin)
+    assert "data-version-actions" in admin.get(f"/models/{other.pk}/").content.decode()
+    # its calibrations, as far as the user may see them (cohort B's: the admin's)
+    assert (
+        f'href="/calibrations/{reading.calibration.pk}/"'
+        in admin.get(f"/models/{version.pk}/").content.decode()
+    )
+    # the active version cannot be retired; another one can, and then not activated until restored
+    page = admin.post(f"/models/{version.pk}/retire/", follow=True).content.decode()
+    assert "is active: activate another one first" in page
+    admin.post(f"/models/{other.pk}/retire/")
+    other.refresh_from_db()
+    assert other.status == "retired"
+    assert (
+        "only a ready one can be active"
+        in admin.post(f"/models/{other.pk}/activate/", follow=True).content.decode()
+    )
+    admin.post(f"/models/{other.pk}/restore/")
+    admin.post(f"/models/{other.pk}/activate/")
+    other.refresh_from_db()
+    assert other.status == "ready" and other.is_active
+    assert AuditEvent.objects.filter(action="model_version.retired", object_id=str(other.pk)).exists()

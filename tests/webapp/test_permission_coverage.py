@@ -70,6 +70,8 @@ EXEMPT_FROM_OTHER_COHORT = {
     # Model versions belong to no cohort: every role sees the same ones.
     "model-version-detail": "model versions belong to no cohort",
     "model-version-activate": "model versions belong to no cohort (admins only)",
+    "detection_pages:model_version": "model versions belong to no cohort",
+    "detection_pages:model_version_action": "model versions belong to no cohort (admins only)",
     # Training jobs are the admins' only, and admins see every cohort.
     "training-job-detail": "admins only, who see every cohort",
     "training-job-cancel": "admins only, who see every cohort",

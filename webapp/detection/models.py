@@ -118,6 +118,8 @@ class ModelVersion(models.Model):
         TRAINING = "training", "Training"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
+        # kept with its results, calibrations and reads, but never made active again until restored
+        RETIRED = "retired", "Retired"
 
     class Source(models.TextChoices):
         IMPORTED = "imported", "Imported"

@@ -40,6 +40,7 @@ from webapp.detection.versions import (
     import_model_version,
     launch_training,
     make_active,
+    retire_model_version,
 )
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "record_map_view",
     "record_results_list_view",
     "result_interpretation",
+    "retire_model_version",
     "send_now",
     "view_calibration",
     "view_result",

@@ -213,6 +213,32 @@ def activate_model_version(acting_user: User, version: ModelVersion) -> ModelVer
     return version
 
 
+def retire_model_version(acting_user: User, version: ModelVersion, *, restore: bool = False) -> ModelVersion:
+    """Retire a ready, inactive version (it stays with its results, calibrations and reads, but
+    cannot be made active), or restore a retired one to ready."""
+    require(acting_user, "detection.activate_modelversion", "retire model versions")
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        before, after = (
+            (ModelVersion.Status.RETIRED, ModelVersion.Status.READY)
+            if restore
+            else (ModelVersion.Status.READY, ModelVersion.Status.RETIRED)
+        )
+        if version.is_active:
+            raise Conflict(f"model version {version.name!r} is active: activate another one first")
+        if version.status != before:
+            raise Conflict(f"model version {version.name!r} is {version.status}, not {before}")
+        version.status = after
+        version.save(update_fields=["status"])
+        audit(
+            acting_user,
+            "model_version.restored" if restore else "model_version.retired",
+            version,
+            details={"name": version.name},
+        )
+    return version
+
+
 def _training_settings(overrides: dict[str, Any]) -> dict[str, Any]:
     """Validate ``name: value`` setting overrides against the detector's ModelSettings."""
     from detector.settings import ModelSettings
