@@ -75,6 +75,8 @@ async function start() {
   bindToolbar(document, viewer, {
     reset: () => mpr?.reset(),
     scroll: (delta) => mpr?.scroll(activePlane, delta),
+    clearMeasurements: () => mpr?.clearMeasurements(),
+    activePlane: () => activePlane,
   });
 
   let config = null;
@@ -180,6 +182,15 @@ async function start() {
       }
       if (!previous || state.mode !== previous.mode) {
         mpr.setMode(state.mode);
+      }
+      if (previous && state.slabMm !== previous.slabMm) {
+        mpr.setSlab(state.slabMm);
+      }
+      if (!previous || state.linkZoom !== previous.linkZoom) {
+        mpr.linkZoom(state.linkZoom);
+      }
+      if (previous && (state.layout !== previous.layout || state.single !== previous.single)) {
+        requestAnimationFrame(() => mpr.resize()); // the panes changed size, the grid did not
       }
     });
     new ResizeObserver(() => mpr.resize()).observe(document.querySelector('.vw-grid'));

@@ -43,3 +43,19 @@ test('window presets round-trip between window/level and the VOI range', () => {
   assert.equal(matchPreset({ window: 400, level: 40 }), 'mediastinum');
   assert.equal(matchPreset({ window: 1000, level: 0 }), null);
 });
+
+test('slab and layout cycle through their choices and refuse unknown ones', async () => {
+  const { createViewerState, nextOf, LAYOUTS, SLABS_MM } = await import('../src/state/viewerState.js');
+  const viewer = createViewerState();
+  viewer.actions.cycleSlab();
+  assert.equal(viewer.get().slabMm, SLABS_MM[1]);
+  viewer.actions.chooseSlab(7);
+  assert.equal(viewer.get().slabMm, 0);
+  viewer.actions.cycleLayout('coronal');
+  assert.deepEqual([viewer.get().layout, viewer.get().single], ['1x3', 'coronal']);
+  viewer.actions.chooseLayout('4x4');
+  assert.equal(viewer.get().layout, '1+2');
+  assert.equal(nextOf(LAYOUTS, '1x1'), '1+2');
+  viewer.actions.toggleLinkZoom();
+  assert.equal(viewer.get().linkZoom, true);
+});

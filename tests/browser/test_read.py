@@ -88,6 +88,12 @@ def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_workl
         page.wait_for_selector("[data-marks=axial] .vw-mark", timeout=5_000)  # drawn on its slice
         assert page.locator("[data-marks=axial] .vw-mark").count() == 1
         assert page.locator("[data-read=marks] li").count() == 1
+        # Its diameter, as measured: typed into the mark's field (digits are not shortcuts there).
+        preset = page.evaluate("() => window.fusionscreenViewer.operatingPoint.get().preset")
+        page.locator("[data-mark-diameter='0']").fill("12.5")
+        page.locator("[data-mark-diameter='0']").press("Tab")
+        page.wait_for_function("() => window.fusionscreenViewer.readForm.get().marks[0].diameter_mm === 12.5")
+        assert page.evaluate("() => window.fusionscreenViewer.operatingPoint.get().preset") == preset
 
         # Keys do nothing while typing: 'm' and 'n' go into the comment, not to the viewer.
         page.locator("[data-read=abnormal], [data-verdict][value=abnormal]").check()
@@ -108,6 +114,7 @@ def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_workl
         assert read.reading_seconds > 0 and read.server_seconds is not None
         assert read.operating_point == "balanced" and read.result.study_id == first.study_id
         [mark] = read.lesion_marks
+        assert mark["diameter_mm"] == 12.5
         lps = np.array(mark["center_lps_mm"])
         assert np.allclose(lps, expected, atol=0.05), (lps, expected)
         assert abs(lps[2] - slice_z) < 0.05, "the mark lies on the axial slice shown"
@@ -145,6 +152,12 @@ def test_radiologist_marks_a_lesion_submits_the_read_and_moves_through_the_workl
         assert "You read this item" in page.locator("[data-read=existing]").inner_text()
         assert page.locator("[data-verdict][value=abnormal]").is_checked()
         assert page.locator("[data-read=marks] li").count() == 1
+        # Its diameter, as measured: typed into the mark's field (digits are not shortcuts there).
+        preset = page.evaluate("() => window.fusionscreenViewer.operatingPoint.get().preset")
+        page.locator("[data-mark-diameter='0']").fill("12.5")
+        page.locator("[data-mark-diameter='0']").press("Tab")
+        page.wait_for_function("() => window.fusionscreenViewer.readForm.get().marks[0].diameter_mm === 12.5")
+        assert page.evaluate("() => window.fusionscreenViewer.operatingPoint.get().preset") == preset
         assert "Amend" in page.locator("[data-read=submit]").inner_text()
         wait_loaded(page)
         page.locator("[data-mark-lps]").click()  # the views go to the mark

@@ -10,7 +10,7 @@
  *   item     the item (scores, position, previous / next ids) or null
  *   existing your current read of the item (the server's), or null
  *   verdict  null | 'normal' | 'abnormal' | 'uncertain'
- *   marks    [{ center_lps_mm: [x, y, z] }]
+ *   marks    [{ center_lps_mm: [x, y, z], diameter_mm: number | null }]
  *   marking  true while clicks in the views place marks
  */
 import { fetchItem, startItem, submitRead } from '../data/worklist.js';
@@ -38,7 +38,10 @@ export function createReadForm() {
   const fromRead = (read) => ({
     verdict: read?.verdict ?? null,
     comment: read?.comment ?? '',
-    marks: (read?.lesion_marks ?? []).map((m) => ({ center_lps_mm: [...m.center_lps_mm] })),
+    marks: (read?.lesion_marks ?? []).map((m) => ({
+      center_lps_mm: [...m.center_lps_mm],
+      diameter_mm: m.diameter_mm ?? null,
+    })),
   });
 
   // Changing a saved read starts an amendment: the form is editable again, the confirmation goes.
@@ -86,9 +89,16 @@ export function createReadForm() {
     setMarking: (marking) => store.set({ marking: Boolean(marking) && store.get().canRead }),
     toggleMarking: () => actions.setMarking(!store.get().marking),
     addMark(lps) {
-      edit({ marks: [...store.get().marks, { center_lps_mm: lps.map((v) => Math.round(v * 100) / 100) }] });
+      const center = lps.map((v) => Math.round(v * 100) / 100);
+      edit({ marks: [...store.get().marks, { center_lps_mm: center, diameter_mm: null }] });
     },
     removeMark: (index) => edit({ marks: store.get().marks.filter((_, i) => i !== index) }),
+    // The reader's measured diameter of a marked lesion (mm), or null when left empty.
+    setMarkDiameter(index, value) {
+      const number = Number(value);
+      const diameter = value === '' || !Number.isFinite(number) || number <= 0 ? null : Math.round(number * 10) / 10;
+      edit({ marks: store.get().marks.map((m, i) => (i === index ? { ...m, diameter_mm: diameter } : m)) });
+    },
     /**
      * Sends the read. `point` is the operating point in use ({operating_point, threshold?});
      * `resultId` the detection result the viewer showed, when it showed one.
@@ -109,7 +119,7 @@ export function createReadForm() {
       store.set({ status: 'submitting', message: '', marking: false });
       const body = {
         verdict: state.verdict,
-        lesion_marks: state.marks.map((m) => ({ center_lps_mm: m.center_lps_mm })),
+        lesion_marks: state.marks.map((m) => ({ center_lps_mm: m.center_lps_mm, diameter_mm: m.diameter_mm ?? null })),
         comment: state.comment,
         reading_seconds: Math.round((performance.now() - state.openedAt) / 100) / 10,
         ...point,

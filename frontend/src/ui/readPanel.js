@@ -19,6 +19,12 @@ export function bindReadPanel(doc, form, { submit, go, jumpTo }) {
   root.querySelector('[data-read=amend-reason]').addEventListener('input', (evt) =>
     form.actions.setAmendReason(evt.target.value),
   );
+  root.querySelector('[data-read=marks]').addEventListener('change', (evt) => {
+    const input = evt.target.closest('[data-mark-diameter]');
+    if (input) {
+      form.actions.setMarkDiameter(Number(input.dataset.markDiameter), input.value);
+    }
+  });
   root.querySelector('[data-read=marks]').addEventListener('click', (evt) => {
     const button = evt.target.closest('[data-remove-mark]');
     if (button) {
@@ -105,13 +111,29 @@ export function renderReadPanel(doc, state) {
       label.title = 'Move the views to this mark';
       label.textContent = `${index + 1}. ${formatLps(m.center_lps_mm)} mm`;
       label.dataset.markLps = JSON.stringify(m.center_lps_mm);
+      // The lesion's diameter as the reader measured it (the Length tool, key D), in mm.
+      const size = doc.createElement('input');
+      size.type = 'number';
+      size.min = '0.5';
+      size.max = '300';
+      size.step = '0.5';
+      size.placeholder = '⌀ mm';
+      size.className = 'vw-mark-diameter';
+      size.title = `Diameter of lesion ${index + 1} (mm)`;
+      size.setAttribute('aria-label', `Diameter of lesion ${index + 1} in mm`);
+      size.dataset.markDiameter = String(index);
+      size.disabled = locked;
+      const shown = m.diameter_mm == null ? '' : String(m.diameter_mm);
+      if (size.value !== shown) {
+        size.value = shown;
+      }
       const remove = doc.createElement('button');
       remove.type = 'button';
       remove.dataset.removeMark = String(index);
       remove.textContent = 'Delete';
       remove.title = `Delete mark ${index + 1}`;
       remove.disabled = locked;
-      li.append(label, remove);
+      li.append(label, size, remove);
       return li;
     }),
   );

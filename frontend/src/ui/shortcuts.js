@@ -8,6 +8,10 @@ export const SHORTCUTS = Object.freeze([
   { keys: ['L'], label: 'Lung window', command: 'lung' },
   { keys: ['T'], label: 'Soft-tissue (mediastinal) window', command: 'mediastinum' },
   { keys: ['C', 'W', 'P', 'Z'], label: 'Left button: crosshairs, window/level, pan, zoom', command: null },
+  { keys: ['D', 'E'], label: 'Left button: measure a length (mm), an elliptical region (HU, area)', command: null },
+  { keys: ['X'], label: 'Delete the measurements', command: 'clearMeasurements' },
+  { keys: ['B'], label: 'Maximum-intensity slab: off → 5 → 10 → 20 mm', command: 'cycleSlab' },
+  { keys: ['V'], label: 'Layout: 1 + 2 → 1 × 3 → 1 × 1 (the view under the mouse)', command: 'cycleLayout' },
   { keys: ['R'], label: 'Reset zoom, pan and slices', command: 'reset' },
   { keys: ['↑', '↓'], label: 'Previous / next slice in the view under the mouse', command: null },
   { keys: ['O'], label: 'Anomaly overlay on / off', command: 'toggleOverlay' },
@@ -31,6 +35,11 @@ const KEYMAP = Object.freeze({
   w: ['mode', 'windowLevel'],
   p: ['mode', 'pan'],
   z: ['mode', 'zoom'],
+  d: ['mode', 'length'],
+  e: ['mode', 'roi'],
+  x: ['clearMeasurements'],
+  b: ['cycleSlab'],
+  v: ['cycleLayout'],
   r: ['reset'],
   ArrowUp: ['scroll', -1],
   ArrowDown: ['scroll', 1],
@@ -75,7 +84,7 @@ export function commandFor(evt, points = []) {
   if (evt.ctrlKey || evt.metaKey || evt.altKey) {
     return null;
   }
-  const typing = evt.target?.closest?.('input[type=text], input:not([type]), textarea, select');
+  const typing = evt.target?.closest?.('input[type=text], input[type=number], input:not([type]), textarea, select');
   if (typing) {
     return evt.key === 'Escape' ? ['escape'] : null;
   }

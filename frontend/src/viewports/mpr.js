@@ -25,6 +25,7 @@ import { probeAt, sliceOf } from './viewGeometry.js';
 export { directionLetters } from './viewGeometry.js';
 
 const ENGINE_ID = 'fusionscreen';
+const MIN_SLAB_MM = 0.05; // Cornerstone's own thinnest slab: the plain slice
 
 export const ORIENTATIONS = Object.freeze({
   axial: Enums.OrientationAxis.AXIAL,
@@ -190,6 +191,20 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
       engine.renderViewports(planes);
     },
     setMode: tools.setMode,
+    linkZoom: tools.linkZoom,
+    clearMeasurements() {
+      tools.clearMeasurements();
+      engine.renderViewports(planes);
+    },
+    /** A maximum-intensity slab of `mm` through each view's slice (0: the plain slice). */
+    setSlab(mm) {
+      planes.forEach((plane) => {
+        const vp = viewport(plane);
+        vp.setBlendMode(mm > 0 ? Enums.BlendModes.MAXIMUM_INTENSITY_BLEND : Enums.BlendModes.COMPOSITE);
+        vp.setSlabThickness(mm > 0 ? mm : MIN_SLAB_MM);
+      });
+      engine.renderViewports(planes);
+    },
     reset() {
       planes.forEach((plane) => viewport(plane).resetCamera({ resetPan: true, resetZoom: true, resetToCenter: true }));
       engine.renderViewports(planes);

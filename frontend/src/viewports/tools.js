@@ -1,21 +1,28 @@
 /**
  * The views' tools: wheel scrolls, right drag zooms, middle drag pans; the left button is the
- * chosen mode (crosshairs, window/level, pan, zoom). Window/level is kept in step across views.
+ * chosen mode (crosshairs, window/level, pan, zoom, or a measurement: length in mm, or an
+ * elliptical region with its mean, spread and area). Window/level and zoom are kept in step
+ * across views.
  */
 import {
   CrosshairsTool,
+  EllipticalROITool,
   Enums as ToolEnums,
+  LengthTool,
   PanTool,
   StackScrollTool,
   ToolGroupManager,
   WindowLevelTool,
   ZoomTool,
   addTool,
+  annotation,
   synchronizers,
 } from '@cornerstonejs/tools';
 
 export const TOOL_GROUP_ID = 'fusionscreen-mpr';
 const VOI_SYNC_ID = 'fusionscreen-voi';
+const ZOOM_SYNC_ID = 'fusionscreen-zoom';
+const MEASUREMENTS = [LengthTool.toolName, EllipticalROITool.toolName];
 const { MouseBindings } = ToolEnums;
 
 const LINE_COLOURS = Object.freeze({
@@ -28,13 +35,15 @@ const MODE_TOOL = Object.freeze({
   windowLevel: WindowLevelTool.toolName,
   pan: PanTool.toolName,
   zoom: ZoomTool.toolName,
+  length: LengthTool.toolName,
+  roi: EllipticalROITool.toolName,
 });
 
 let toolsRegistered = false;
 
 export function registerTools() {
   if (!toolsRegistered) {
-    [CrosshairsTool, WindowLevelTool, PanTool, ZoomTool, StackScrollTool].forEach(addTool);
+    [CrosshairsTool, WindowLevelTool, PanTool, ZoomTool, StackScrollTool, LengthTool, EllipticalROITool].forEach(addTool);
     toolsRegistered = true;
   }
 }
@@ -57,14 +66,45 @@ export function setUpTools(engineId, planes) {
   group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: MouseBindings.Wheel }] });
   group.setToolActive(ZoomTool.toolName, { bindings: [{ mouseButton: MouseBindings.Secondary }] });
   group.setToolActive(PanTool.toolName, { bindings: [{ mouseButton: MouseBindings.Auxiliary }] });
+  group.addTool(LengthTool.toolName);
+  group.addTool(EllipticalROITool.toolName);
   group.setToolPassive(CrosshairsTool.toolName);
+  // Measurements stay visible (and editable) whichever tool the left button has.
+  group.setToolPassive(LengthTool.toolName);
+  group.setToolPassive(EllipticalROITool.toolName);
   const voiSync = synchronizers.createVOISynchronizer(VOI_SYNC_ID, { syncInvertState: false, syncColormap: false });
   planes.forEach((plane) => voiSync.add({ renderingEngineId: engineId, viewportId: plane }));
+
+  // Linked zoom (off until asked for): zoom only, never pan, between views of other orientations.
+  const zoomSync = synchronizers.createZoomPanSynchronizer(ZOOM_SYNC_ID);
+  let zoomLinked = false;
 
   let primaryTool = null;
   return {
     group,
     crosshairs: () => group.getToolInstance(CrosshairsTool.toolName),
+    linkZoom(on) {
+      if (on === zoomLinked) {
+        return;
+      }
+      planes.forEach((plane) => {
+        const id = { renderingEngineId: engineId, viewportId: plane };
+        if (on) {
+          zoomSync.add(id);
+          zoomSync.setOptions(plane, { syncZoom: true, syncPan: false });
+        } else {
+          zoomSync.remove(id);
+        }
+      });
+      zoomLinked = on;
+    },
+    /** Deletes every length and region drawn (the crosshairs stay). */
+    clearMeasurements() {
+      annotation.state
+        .getAllAnnotations()
+        .filter((a) => MEASUREMENTS.includes(a.metadata?.toolName))
+        .forEach((a) => annotation.state.removeAnnotation(a.annotationUID));
+    },
     setMode(mode) {
       const tool = MODE_TOOL[mode];
       if (!tool || tool === primaryTool) {
