@@ -28,13 +28,13 @@ const result = {
   },
 };
 
-test('findings come strongest first by their own score, with their meaning attached', () => {
+test('findings keep the detector order (strongest peak first), with their meaning attached', () => {
   const items = describeFindings(result);
-  assert.deepEqual(items.map((f) => [f.n, f.score, f.percentile]), [[1, 2.0, 100], [2, 0.4, 40]]);
-  assert.equal(zoneText(items[0]), 'Right lung, upper zone, peripheral');
-  assert.equal(strengthText(items[0], 20), 'stronger than 100% of the 20 calibration normals');
-  assert.equal(isFlagged(items[1], 0.5), false);
-  assert.equal(isFlagged(items[0], 0.5), true);
+  assert.deepEqual(items.map((f) => [f.n, f.score, f.percentile]), [[1, 0.4, 40], [2, 2.0, 100]]);
+  assert.equal(zoneText(items[1]), 'Right lung, upper zone, peripheral');
+  assert.equal(strengthText(items[1], 20), 'stronger than 100% of the 20 calibration normals');
+  assert.equal(isFlagged(items[0], 0.5), false);
+  assert.equal(isFlagged(items[1], 0.5), true);
 });
 
 test('results without finding scores keep the detector order and say what is missing', () => {

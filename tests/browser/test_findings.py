@@ -39,15 +39,15 @@ def calibrated_study(site, lesion_phantom):
     result = stored_result(study, folder, centre, diameter, version=version, fused_score=0.85)
     other = (centre + np.array([-20.0, 10.0, -15.0])).tolist()
     zone = {"lung": "left", "level": "middle", "depth": "peripheral"}
-    result.peaks = [
+    result.peaks = [  # the detector's order: the strongest peak first
+        {"center_lps_mm": centre.tolist(), "value": 1.9, "score": 0.85, "size_mm": diameter, "zone": zone},
         {
             "center_lps_mm": other,
-            "value": 1.6,
+            "value": 1.2,
             "score": 0.3,
             "size_mm": 4.0,
             "zone": {**zone, "depth": "central"},
         },
-        {"center_lps_mm": centre.tolist(), "value": 1.2, "score": 0.85, "size_mm": diameter, "zone": zone},
     ]
     result.save()
     calibration = stored_calibration(site.cohort, version)

@@ -104,6 +104,8 @@ def pages_of(site, reading) -> dict[str, list[tuple[str, str, str]]]:
         ],
         "admin": [
             ("admin-dashboard", "/", "Administration"),
+            ("model-versions", "/models/", "Model versions"),
+            ("model-version", f"/models/{reading.version.pk}/", reading.version.name),
             ("calibration-roc", f"/calibrations/{reading.calibration.pk}/", "Calibration of reading-model"),
             ("admin-review", "/review/", "AI versus readers"),
             ("audit-browser", "/audit/", "Audit trail"),

@@ -138,13 +138,18 @@ function showOperatingPointRegion(doc, result, mpr, operatingPoint, overlay, map
   const update = () => {
     const point = currentPoint(operatingPoint.get());
     const level = point ? line.intercept + line.slope * point.threshold : null;
-    overlay.set({ regionLevel: level });
-    mpr.setOverlayRegion(local && level !== null ? { map: local, level } : null);
-    if (level !== null) {
+    // At or below zero the global score alone reaches the threshold: every voxel would qualify,
+    // and an outline round the whole view says nothing.
+    const drawn = level !== null && level > 0 ? level : null;
+    overlay.set({ regionLevel: drawn });
+    mpr.setOverlayRegion(local && drawn !== null ? { map: local, level: drawn } : null);
+    if (drawn !== null) {
       say(
-        `Outlined in cyan in the views: what this point flags (local map ≥ ${level.toFixed(2)}); ` +
+        `Outlined in cyan in the views: what this point flags (local map ≥ ${drawn.toFixed(2)}); ` +
           'the overlay is dimmed elsewhere.',
       );
+    } else if (level !== null) {
+      say('This point calls the study positive on its global score alone: no local region is outlined.');
     }
   };
   mapOf('local')

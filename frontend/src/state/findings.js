@@ -14,9 +14,9 @@ export function createFindingsState() {
 }
 
 /**
- * The result's peaks with their meaning, strongest first: by the finding's own score where the
- * model gives one (the fused score the study would have with that finding alone), else in the
- * detector's order (the fused map's peak value).
+ * The result's peaks with their meaning, in the detector's order (strongest peak of the fused
+ * map first: the order whose first finding docs/results.md scores as "the strongest peak hits
+ * the lesion"), each with its own score where the model gives one.
  */
 export function describeFindings(result) {
   const meaning = result?.interpretation?.findings ?? [];
@@ -29,9 +29,7 @@ export function describeFindings(result) {
     percentile: meaning[i]?.normal_percentile ?? null,
     flaggedAt: meaning[i]?.flagged_at ?? [],
   }));
-  const scored = items.length > 0 && items.every((f) => f.score !== null);
-  const ordered = scored ? [...items].sort((a, b) => b.score - a.score) : items;
-  return ordered.map((f, i) => ({ ...f, n: i + 1 }));
+  return items.map((f, i) => ({ ...f, n: i + 1 }));
 }
 
 const capital = (text) => text.charAt(0).toUpperCase() + text.slice(1);

@@ -1,7 +1,7 @@
 /**
  * The findings list: each finding as a CAD mark reads (lung and zone, axial slice, size, how
  * it compares with the calibration's normal studies, whether the operating point in use flags
- * it), strongest first; the chosen one highlighted. Clicking one selects it (the controller
+ * it), the detector's strongest peak first; the chosen one highlighted. Clicking one selects it (the controller
  * moves the views there); J / K step through them.
  */
 import { isFlagged, strengthText, zoneText } from '../state/findings.js';
@@ -19,7 +19,7 @@ export function renderFindings(root, state, { message = '', threshold = null, nN
   }
   const { items, selected, slices } = state;
   note.textContent = items.length
-    ? 'Strongest first. Click one, or step with J / K, to move the views there.'
+    ? 'Strongest peak first. Click one, or step with J / K, to move the views there.'
     : 'The model reports no findings.';
   items.forEach((finding, index) => {
     const item = document.createElement('li');

@@ -136,7 +136,8 @@ class Command(BaseCommand):
         try:
             worklist = demo_worklist(coordinator, cohorts["screening"], radiologist)
             self._say(
-                f"worklist {worklist.name!r}: {worklist.items.count()} studies, most anomalous first, "
+                f"worklist {worklist.name!r}: {worklist.items.count()} studies, "
+                f"{'blinded (shuffled; the AI is shown after each read)' if worklist.blinded else 'most anomalous first'}, "
                 f"assigned to {radiologist.get_username()}"
             )
         except ValidationError as e:  # no detection finished: the jobs above said why
