@@ -18,7 +18,7 @@ from webapp.worklists.models import Worklist
 pytestmark = pytest.mark.django_db
 
 
-def test_the_demo_assigns_the_screening_worklist_to_the_radiologist_in_triage_order(world, api):
+def test_the_demo_assigns_a_blinded_screening_worklist_to_the_radiologist(world, api):
     version = ModelVersionFactory(name="demo", is_active=True)
     screening = CohortFactory(name="Demo screening", purpose="screening", created_by=world.coordinator)
     for user in (world.coordinator, world.radiologist):
@@ -35,5 +35,8 @@ def test_the_demo_assigns_the_screening_worklist_to_the_radiologist_in_triage_or
     listed = radiologist.get("/api/worklists/").json()["results"]
     assert [(w["name"], w["readers"], w["item_count"]) for w in listed] == [(WORKLIST_NAME, ["rad"], 3)]
     rows = radiologist.get(f"/api/worklists/{worklist.pk}/items/").json()["results"]
-    assert [r["fused_score"] for r in rows] == pytest.approx([0.8, 0.5, 0.2])
+    # a screening worklist is blinded: the radiologist sees no score until each read
+    assert worklist.blinded and all(r["ai_hidden"] and r["fused_score"] is None for r in rows)
+    scores = api(world.coordinator).get(f"/api/worklists/{worklist.pk}/items/").json()["results"]
+    assert sorted(r["fused_score"] for r in scores) == pytest.approx([0.2, 0.5, 0.8])
     assert worklist.created_by == world.coordinator

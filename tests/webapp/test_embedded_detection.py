@@ -104,7 +104,7 @@ def coordinator_assigns_and_radiologist_reads(
         "POST",
         "/api/worklists/",
         coordinator,
-        {"name": "embedded", "cohort": cohort, "readers": ["radiologist"]},
+        {"name": "embedded", "cohort": cohort, "readers": ["radiologist"], "blinded": False},
     )
     assert status == 201, worklist
     assert worklist["item_count"] == len(study_ids) and worklist["readers"] == ["radiologist"]
