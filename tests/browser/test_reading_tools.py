@@ -31,6 +31,12 @@ def _drag(page, start: tuple[float, float], end: tuple[float, float], button: st
     page.mouse.down(button=button)
     for f in (0.25, 0.5, 0.75, 1.0):
         page.mouse.move(start[0] + f * (end[0] - start[0]), start[1] + f * (end[1] - start[1]))
+        page.wait_for_timeout(50)
+    # Cornerstone applies drags once per frame: a release right after the last move can leave the
+    # handle one move short on a busy machine. Let a frame pass at the end point first.
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    page.mouse.move(*end)
+    page.wait_for_timeout(100)
     page.mouse.up(button=button)
 
 
