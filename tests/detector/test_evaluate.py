@@ -29,3 +29,31 @@ def test_top_three_and_any_peak_are_counted_apart_from_the_strongest():
 def test_normals_have_no_localisation():
     normal = CohortEntry(Path("x"), "P2", "1.2.4", "normal")
     assert _localize(normal, _peaks(1.0)) == (None, None, None, None)
+
+
+def test_a_lesion_thumbnail_keeps_only_its_slice_not_the_volume():
+    """evaluate keeps one thumbnail per abnormal study: a view into the volume would keep every
+    study's volume and maps alive (session 10: 24 GB on 80 studies)."""
+    import numpy as np
+
+    from detector.geometry import Geometry
+    from detector.lab.figures import lesion_thumbnail
+    from detector.pipeline import StudyResult
+
+    hu = np.zeros((20, 16, 16), np.float32)
+    maps = {k: np.ones_like(hu) for k in ("global", "local", "fused")}
+    res = StudyResult(
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        {},
+        [],
+        Geometry(origin_lps_mm=np.zeros(3), spacing_zyx_mm=np.ones(3)),
+        maps,
+        None,
+        working_hu=hu,
+    )
+    thumb = lesion_thumbnail(res, (8.0, 8.0, 10.0), "t")
+    assert thumb.ct.shape == (16, 16) and thumb.ct.base is None
+    assert all(m.base is None for m in thumb.maps.values())
