@@ -7,6 +7,7 @@ import {
   describeFindings,
   isFlagged,
   openingFinding,
+  regionLevel,
   steppedSelection,
   strengthText,
   zoneText,
@@ -81,4 +82,12 @@ test('outside the operating point region the overlay is dimmed, and the region i
   assert.deepEqual(alpha, [0, 0, 0, 0, 255, 255, 0, 255, 255]); // every block sample has an outside neighbour
   const solid = outlinePixels(new Float32Array(25).fill(1), 0.5, 5, 5, [1, 2, 3]);
   assert.equal(solid[12 * 4 + 3], 0); // the middle of a large region is not outline
+});
+
+test("an operating point's region level comes from the line, and none when the global score suffices", () => {
+  const line = { intercept: -0.3, slope: 1.0 };
+  assert.ok(Math.abs(regionLevel(line, 0.7) - 0.4) < 1e-9);
+  assert.equal(regionLevel(line, 0.2), null); // level -0.1: positive on the global score alone
+  assert.equal(regionLevel(null, 0.7), null);
+  assert.equal(regionLevel(line, undefined), null);
 });

@@ -1,6 +1,7 @@
 import { fetchAnomalyMap, fetchDetectionState, fetchResult } from '../data/maps.js';
 import { defaultThreshold } from '../state/overlay.js';
 import { timings } from '../timings.js';
+import { regionLevel } from '../state/findings.js';
 import { currentPoint } from '../ui/operatingPoint.js';
 import { COLORMAPS } from '../ui/overlayPanel.js';
 
@@ -137,10 +138,7 @@ function showOperatingPointRegion(doc, result, mpr, operatingPoint, overlay, map
   let local = null;
   const update = () => {
     const point = currentPoint(operatingPoint.get());
-    const level = point ? line.intercept + line.slope * point.threshold : null;
-    // At or below zero the global score alone reaches the threshold: every voxel would qualify,
-    // and an outline round the whole view says nothing.
-    const drawn = level !== null && level > 0 ? level : null;
+    const drawn = regionLevel(line, point?.threshold);
     overlay.set({ regionLevel: drawn });
     mpr.setOverlayRegion(local && drawn !== null ? { map: local, level: drawn } : null);
     if (drawn !== null) {
@@ -148,7 +146,7 @@ function showOperatingPointRegion(doc, result, mpr, operatingPoint, overlay, map
         `Outlined in cyan in the views: what this point flags (local map ≥ ${drawn.toFixed(2)}); ` +
           'the overlay is dimmed elsewhere.',
       );
-    } else if (level !== null) {
+    } else if (point) {
       say('This point calls the study positive on its global score alone: no local region is outlined.');
     }
   };

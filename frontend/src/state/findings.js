@@ -80,3 +80,17 @@ export function openingFinding(items, fusedScore, threshold) {
   }
   return fusedScore >= threshold ? 0 : null;
 }
+
+/**
+ * The local map's level at which the point of fused-score `threshold` flags the study
+ * (`line`: result.interpretation.map_level_line, level = intercept + slope x threshold), or null
+ * when there is no point or line, or when the global score alone reaches the threshold (a level
+ * at or below zero: every voxel would qualify, and an outline round the whole view says nothing).
+ */
+export function regionLevel(line, threshold) {
+  if (!line || threshold === null || threshold === undefined) {
+    return null;
+  }
+  const level = line.intercept + line.slope * threshold;
+  return level > 0 ? level : null;
+}
