@@ -58,6 +58,13 @@ def calibrated_study(site, lesion_phantom):
     return study, centre, np.array(other)
 
 
+def opened_at_first_finding(page) -> None:
+    """Wait for the CT, the overlay and the viewer's own jump to the first finding."""
+    wait_loaded(page)
+    page.wait_for_function(OVERLAY_READY, timeout=30_000)
+    page.wait_for_function("() => window.fusionscreenViewer.findings.get().selected === 0", timeout=30_000)
+
+
 def cyan(img: np.ndarray) -> np.ndarray:
     """The operating point's outline colour (80, 220, 255), apart from inferno and the grey CT."""
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
@@ -70,11 +77,7 @@ def test_the_viewer_opens_at_the_strongest_finding_and_steps_through_described_f
     study, centre, other = calibrated_study(site, lesion_phantom)
     context, page, errors = open_viewer(browser, site, study, width=1440, height=900)
     try:
-        wait_loaded(page)
-        page.wait_for_function(OVERLAY_READY, timeout=30_000)
-        page.wait_for_function(
-            "() => window.fusionscreenViewer.findings.get().selected === 0", timeout=30_000
-        )
+        opened_at_first_finding(page)
         rendered(page)
         # Opened at the strongest finding (the lesion's: score 0.85 >= balanced 0.7), unasked.
         crosshairs = page.evaluate("() => window.fusionscreenViewer.viewer.get().crosshairs")
@@ -126,12 +129,8 @@ def test_the_operating_point_is_outlined_in_the_image_and_changes_it(
     study, centre, _ = calibrated_study(site, lesion_phantom)
     context, page, errors = open_viewer(browser, site, study, width=1440, height=900)
     try:
-        wait_loaded(page)
-        page.wait_for_function(OVERLAY_READY, timeout=30_000)
+        opened_at_first_finding(page)
         page.wait_for_function("() => window.fusionscreenViewer.overlay.get().regionLevel !== null")
-        page.wait_for_function(
-            "() => window.fusionscreenViewer.findings.get().selected === 0", timeout=30_000
-        )
         outlined = {}
         images = {}
         for preset in ("high_sensitivity", "balanced", "high_specificity"):
