@@ -28,6 +28,8 @@ from detector.lungmask import LungMask
 # A finding's score looks this far around its peak: the fused map's peak and the local map's
 # own spot need not be the same voxel (the hit criterion of docs/results.md allows 10 mm too).
 SEARCH_RADIUS_MM = 10.0
+# A finding's region is traced this far around its highest voxel (sizes up to twice this are exact).
+SIZE_WINDOW_MM = 60.0
 # Regions larger than this many voxels are measured on a random subset of their voxels (the
 # longest diameter of a region of a hundred thousand voxels does not need all of them).
 _MAX_POINTS = 20_000
@@ -97,8 +99,13 @@ def finding_size_mm(anomaly: np.ndarray, index: np.ndarray, geometry: Geometry) 
         return 0.0
     top = np.unravel_index(int(np.argmax(near)), near.shape)
     top = np.array(top) + np.array([s.start for s in box])
-    labels, _ = ndi.label(anomaly >= 0.5 * float(anomaly[tuple(top)]))
-    pts = np.argwhere(labels == labels[tuple(top)]).astype(np.float64) * spacing
+    # The region is traced in a window around the finding, not the whole volume: scoring
+    # describes five findings per study, and a spot wider than the window is lobe-sized anyway.
+    window = _ball_box(top, np.ceil(SIZE_WINDOW_MM / spacing), anomaly.shape)
+    local_top = tuple(top - np.array([s.start for s in window]))
+    part = anomaly[window]
+    labels, _ = ndi.label(part >= 0.5 * float(part[local_top]))
+    pts = np.argwhere(labels == labels[local_top]).astype(np.float64) * spacing
     if len(pts) > _MAX_POINTS:
         pts = pts[np.random.default_rng(0).choice(len(pts), _MAX_POINTS, replace=False)]
     return longest_diameter(pts, float(spacing.min()))
