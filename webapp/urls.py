@@ -8,6 +8,7 @@ admin.site.site_header = "FusionScreen administration"
 admin.site.site_title = "FusionScreen"
 
 urlpatterns = [
+    path("", include("webapp.operations.urls")),  # /healthz and /readyz for probes
     path("", views.home, name="home"),
     path("accounts/", include("webapp.accounts.urls")),
     path("api/", include("webapp.api.urls")),

@@ -17,6 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from tests.webapp.conftest import tiny_settings_overrides, zip_folder
 from tests.webapp.workers import Worker, worker_env
 from webapp.detection.models import DetectionJob, DetectionResult, ModelVersion
+from webapp.operations.models import WorkerHeartbeat
 
 pytestmark = [
     pytest.mark.slow,
@@ -114,7 +115,13 @@ def test_upload_detection_results_and_maps_through_the_worker(
     world, api, phantoms, main_worker, active_model
 ):
     coordinator = api(world.coordinator)
-    study_ids = upload(coordinator, world.cohort_a.pk, phantoms)
+    # The worker says it is alive (the row /readyz reads), on the queue it serves.
+    beat = wait_for(lambda: WorkerHeartbeat.objects.filter(name__startswith=main_worker.name).first())
+    assert beat.queues == "cpu" and not beat.stopped
+    zipped = SimpleUploadedFile("cohort.zip", zip_folder(phantoms.series_dirs, phantoms.root))
+    r = coordinator.post(f"/api/cohorts/{world.cohort_a.pk}/upload/", {"file": [zipped]}, format="multipart")
+    assert r.status_code == 200, r.content[:300]
+    study_ids, request_id = r.json()["study_ids"], r["X-Request-ID"]
     assert len(study_ids) == 3
 
     def all_done():
@@ -136,6 +143,11 @@ def test_upload_detection_results_and_maps_through_the_worker(
         assert r.status_code == 200 and len(raw) == 2 * int(np.prod(shape)), kind
         assert api(world.radiologist).get(info["url"], HTTP_IF_NONE_MATCH=r["ETag"]).status_code == 304
     assert DetectionResult.objects.count() == 3
+    # The upload's request id reached the worker with the jobs it queued: every job step says so.
+    steps = [line for line in main_worker.output().splitlines() if "webapp.jobs: job step" in line]
+    for job in jobs:
+        mine = [line for line in steps if f" job_id={job['id']} " in line]
+        assert mine and all(f"request_id={request_id}" in line for line in mine), steps
 
 
 def test_calibration_and_training_run_as_worker_jobs(world, api, phantoms, main_worker, media):

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("detection",),  # model versions, jobs, results, maps, calibration
     ("worklists",),  # reading: worklists, reads, the AI-versus-reader review
     ("dicomweb", "viewer"),  # the standard interfaces and the viewer
-    ("api", "site"),  # the API's URLconf; the site-wide demo
+    ("api", "site", "operations"),  # the API's URLconf; the site-wide demo; health, logs, backups
 )
 LAYER_OF = {app: n for n, apps in enumerate(LAYERS) for app in apps}
 # Modules of the project itself (settings, URLconf, Celery, WSGI): above every app.

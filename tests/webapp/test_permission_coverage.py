@@ -49,6 +49,13 @@ _NOT_ENDPOINTS = frozenset({"head", "options"})
 # (/dicomweb/studies is one view per method: QIDO-RS GETs are tested in test_dicomweb, STOW-RS
 # POSTs in the tables of test_permissions.)
 OTHER_TESTS: dict[str, tuple[str, str, str | None]] = {
+    # Probes: open to anyone, no data (every role tried, the answer checked for patient data).
+    "healthz": ("tests.webapp.test_operations", "test_healthz_answers_anyone_without_data", None),
+    "readyz": (
+        "tests.webapp.test_operations",
+        "test_readyz_names_what_is_missing_and_shows_no_patient_data",
+        None,
+    ),
     "dicomweb:studies": ("tests.webapp.test_dicomweb", "test_study_search_shows_only_visible_studies", None),
     **{
         f"dicomweb:{name}": ("tests.webapp.test_dicomweb", "test_permissions_per_endpoint_and_role", endpoint)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from webapp.core.permissions import ActionPermissions, MethodPermissions
+from webapp.core.sendfile import file_response
 from webapp.detection import maps, services
 from webapp.detection.models import DetectionResult, ModelVersion
 from webapp.detection.query_params import COHORT_PARAM, cohort_from_query, int_param
@@ -131,7 +132,7 @@ class StudyMapView(APIView):
             response = HttpResponse(status=304)
         elif deflate:
             services.record_map_view(request.user, result, kind, 200)
-            response = FileResponse(path.open("rb"), content_type="application/octet-stream")
+            response = file_response(path, "application/octet-stream")
             response["Content-Encoding"] = "deflate"
             response["Content-Length"] = str(info["stored_bytes"])
         else:

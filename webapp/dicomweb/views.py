@@ -13,7 +13,7 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.http import parse_etags
 from rest_framework import exceptions, status
@@ -23,6 +23,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from webapp.core.sendfile import file_response
 from webapp.dicomweb import dicomjson, files, http, query, services
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ class InstanceView(DicomWebView):
             )
             response["Content-Length"] = str(len(head) + path.stat().st_size + len(tail))
         else:
-            response = FileResponse(path.open("rb"), content_type=http.DICOM)
+            response = file_response(path, http.DICOM)
             response["Content-Disposition"] = f'attachment; filename="{instance.sop_instance_uid}.dcm"'
         response["Cache-Control"] = "private, no-store"
         return response
