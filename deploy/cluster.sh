@@ -14,7 +14,8 @@
 #
 # Settings (environment): CLUSTER_DIR (var/cluster), CLUSTER_NAME (fusionscreen_cluster: the
 # database and the Redis key prefix), HTTPS_PORT (8443), HTTP_PORT (8080), WEB_PORT (8101),
-# WEB_WORKERS (2), WORKERS (2), REDIS_DB (12), and any site setting, which the processes inherit
+# WEB_WORKERS (2), WORKERS (2), REDIS_DB (12), DETECTION_TORCH_THREADS (cores / WORKERS), and any
+# site setting, which the processes inherit
 # (for example CELERY_VISIBILITY_TIMEOUT, DETECTION_JOB_STALE_AFTER).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,6 +56,7 @@ SENDFILE_URL_PREFIX=/_protected/media/
 LOG_FORMAT=json
 GUNICORN_BIND=127.0.0.1:$WEB_PORT
 WEB_CONCURRENCY=$WEB_WORKERS
+DETECTION_TORCH_THREADS=${DETECTION_TORCH_THREADS:-$(( $(nproc) / WORKERS > 0 ? $(nproc) / WORKERS : 1 ))}
 PYTHONUNBUFFERED=1
 EOF
   chmod 600 "$DIR/env"

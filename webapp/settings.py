@@ -383,6 +383,9 @@ if DETECTION_QUEUE not in {"cpu", "gpu"}:
     raise ImproperlyConfigured(f"DETECTION_QUEUE={DETECTION_QUEUE!r}: expected cpu or gpu")
 # The torch device a worker scores on: auto = CUDA when the worker has it, else the CPU.
 DETECTION_DEVICE = env_str("DETECTION_DEVICE", "auto")
+# Intra-op threads of each worker's torch (0: one per core). With N workers on one machine, give
+# each cores/N, or they fight over every core (docs/benchmarks.md, the loopback cluster).
+DETECTION_TORCH_THREADS = env_int("DETECTION_TORCH_THREADS", 0)
 # Transient errors (database or broker hiccups, CUDA out of memory) are retried with backoff.
 DETECTION_MAX_RETRIES = env_int("DETECTION_MAX_RETRIES", 3)
 DETECTION_RETRY_BACKOFF_S = env_int("DETECTION_RETRY_BACKOFF_S", 10)

@@ -75,8 +75,19 @@ class NoCTSeries(ValueError):
 _MODELS: dict[tuple[int, str], FusionModel] = {}
 
 
+def use_torch_threads() -> None:
+    """DETECTION_TORCH_THREADS intra-op threads for this worker's torch (0: torch's default, one
+    per core). Several workers on one machine each take a share instead of all fighting over
+    every core."""
+    import torch
+
+    if settings.DETECTION_TORCH_THREADS > 0 and torch.get_num_threads() != settings.DETECTION_TORCH_THREADS:
+        torch.set_num_threads(settings.DETECTION_TORCH_THREADS)
+
+
 def load_model(version: ModelVersion) -> FusionModel:
     """The version's model, kept in memory between jobs (one model per worker process)."""
+    use_torch_threads()
     key = (version.pk, version.model_sha256)
     model = _MODELS.get(key)
     if model is None:
@@ -223,6 +234,7 @@ def run_training(job_id: int, worker: str) -> str:
         checkpoint("reading the cohort", 0.01)
         entries = training_entries(job)
         model_settings = ModelSettings().with_overrides(job.settings_overrides)
+        use_torch_threads()
         model = detector_train.train(
             entries,
             model_settings,
