@@ -107,3 +107,17 @@ def test_compose_runs_the_documented_topology():
 def test_worker_wrapper_refuses_an_unknown_queue():
     proc = subprocess.run(["bash", str(DEPLOY / "worker.sh"), "fast-1"], capture_output=True, text=True)
     assert proc.returncode == 2 and "the queue is cpu or gpu, not 'fast'" in proc.stderr
+
+
+def test_every_setting_read_from_the_environment_is_documented():
+    import re
+
+    sources = [REPO / "webapp" / "settings.py", DEPLOY / "gunicorn.conf.py"]
+    names = set()
+    for source in sources:
+        text = source.read_text()
+        names |= set(re.findall(r'env_(?:str|bool|int|float|list|bytes)\(\s*"([A-Z0-9_]+)"', text))
+        names |= set(re.findall(r'(?:os\.environ\.get|_int)\(\s*"([A-Z0-9_]+)"', text))
+    assert len(names) > 60
+    readme = (DEPLOY / "README.md").read_text()
+    assert sorted(n for n in names if f"`{n}`" not in readme) == []
