@@ -16,7 +16,6 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from webapp.env import env_bool, env_bytes, env_float, env_int, env_list, env_str
-from webapp.logs import logging_config
 
 # Content-Security-Policy and Permissions-Policy on every response (webapp/policies.py).
 from webapp.policies import CONTENT_SECURITY_POLICY, PERMISSIONS_POLICY  # noqa: F401
@@ -233,9 +232,6 @@ if not PRODUCTION:
 # DICOM files are patient data: MEDIA_ROOT is never served as static files; the API serves them.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
-# Behind nginx: DICOM instances and stored maps are sent by nginx from this internal location
-# (X-Accel-Redirect; deploy/nginx/fusionscreen.conf), after the view checked access. Off if empty.
-SENDFILE_URL_PREFIX = env_str("SENDFILE_URL_PREFIX", "")
 # Uploads can be gigabytes: keep them on the data disk, not in a small /tmp.
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or str(VAR_DIR / "tmp" / "uploads")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
@@ -383,8 +379,7 @@ if DETECTION_QUEUE not in {"cpu", "gpu"}:
     raise ImproperlyConfigured(f"DETECTION_QUEUE={DETECTION_QUEUE!r}: expected cpu or gpu")
 # The torch device a worker scores on: auto = CUDA when the worker has it, else the CPU.
 DETECTION_DEVICE = env_str("DETECTION_DEVICE", "auto")
-# Intra-op threads of each worker's torch (0: one per core). With N workers on one machine, give
-# each cores/N, or they fight over every core (docs/benchmarks.md, the loopback cluster).
+# A worker's torch threads (0: one per core); N workers on one machine: cores/N each.
 DETECTION_TORCH_THREADS = env_int("DETECTION_TORCH_THREADS", 0)
 # Transient errors (database or broker hiccups, CUDA out of memory) are retried with backoff.
 DETECTION_MAX_RETRIES = env_int("DETECTION_MAX_RETRIES", 3)
@@ -433,33 +428,12 @@ VIEWER_BUNDLE_DIR = Path(env_str("VIEWER_BUNDLE_DIR", str(BASE_DIR / "frontend" 
 VIEWER_BUNDLE_DIR.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [*STATICFILES_DIRS, ("viewer", VIEWER_BUNDLE_DIR)]
 
-# --- logging --------------------------------------------------------------------------------
-# LOG_FORMAT: json (production's default; one object per line) or plain (webapp/logs.py).
-LOG_FORMAT = env_str("LOG_FORMAT", "json" if PRODUCTION else "plain").strip().lower()
-if LOG_FORMAT not in {"plain", "json"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: expected plain or json")
-LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"), LOG_FORMAT)
-# Workers log through the same configuration instead of Celery's own format.
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-# Error reports go to Sentry (or a compatible service) only when SENTRY_DSN is set; nothing is
-# sent anywhere otherwise. Reports carry no request bodies, cookies or user details.
-SENTRY_DSN = env_str("SENTRY_DSN", "")
-if SENTRY_DSN:
-    from webapp.error_reports import start_error_reports
-
-    start_error_reports(SENTRY_DSN, environment=DJANGO_ENV, release=env_str("FUSIONSCREEN_RELEASE", ""))
-
-# --- operations -----------------------------------------------------------------------------
-# Each worker writes a heartbeat row this often; /readyz wants one on the detection queue no
-# older than READY_WORKER_MAX_AGE seconds.
-WORKER_HEARTBEAT_EVERY = env_int("WORKER_HEARTBEAT_EVERY", 20)
-READY_WORKER_MAX_AGE = env_int("READY_WORKER_MAX_AGE", 90)
+from webapp.settings_operations import *  # noqa: E402,F403  (logs, error reports, health, sendfile)
 
 # --- production hardening -------------------------------------------------------------------
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    # Load balancers probe liveness and readiness over plain HTTP on the private side.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # load balancers probe over plain HTTP
     if env_bool("SECURE_PROXY_SSL_HEADER", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True

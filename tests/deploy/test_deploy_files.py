@@ -112,7 +112,11 @@ def test_worker_wrapper_refuses_an_unknown_queue():
 def test_every_setting_read_from_the_environment_is_documented():
     import re
 
-    sources = [REPO / "webapp" / "settings.py", DEPLOY / "gunicorn.conf.py"]
+    sources = [
+        REPO / "webapp" / "settings.py",
+        REPO / "webapp" / "settings_operations.py",
+        DEPLOY / "gunicorn.conf.py",
+    ]
     names = set()
     for source in sources:
         text = source.read_text()
