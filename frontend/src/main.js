@@ -139,6 +139,7 @@ async function start() {
     const { voi, mode } = viewer.get();
     mpr = await createMpr({
       elements,
+      slabElement: document.querySelector('[data-viewport="slab"]'),
       imageIds,
       seriesInstanceUID: series.seriesInstanceUID,
       voi,
@@ -189,8 +190,18 @@ async function start() {
       if (!previous || state.linkZoom !== previous.linkZoom) {
         mpr.linkZoom(state.linkZoom);
       }
-      if (previous && (state.layout !== previous.layout || state.single !== previous.single)) {
-        requestAnimationFrame(() => mpr.resize()); // the panes changed size, the grid did not
+      const layoutChanged = previous && (state.layout !== previous.layout || state.single !== previous.single);
+      const slabViewChanged = previous && state.layout === '2x2' && state.slabMm !== previous.slabMm;
+      if (layoutChanged || slabViewChanged) {
+        // After the grid took its new shape: the 2 x 2 layout's slab view needs its pane's size.
+        requestAnimationFrame(async () => {
+          mpr.resize(); // the panes changed size, the grid did not
+          const mm = await mpr.showSlabView(state.layout === '2x2' ? state.slabMm : null);
+          const label = document.querySelector('[data-slab-label]');
+          if (label && mm) {
+            label.textContent = `Axial MIP ${mm} mm`;
+          }
+        });
       }
     });
     new ResizeObserver(() => mpr.resize()).observe(document.querySelector('.vw-grid'));

@@ -146,3 +146,61 @@ def test_mip_slab_layouts_and_linked_zoom(browser, site, phantom_small, viewer_b
         assert not errors, errors
     finally:
         context.close()
+
+
+def test_two_by_two_layout_adds_an_axial_mip_slab_that_follows_the_axial_view(
+    browser, site, phantom_small, viewer_bundle, screenshots
+):
+    study = store_series(site.coordinator, site.cohort, phantom_small[1])
+    context, page, errors = open_viewer(browser, site, study, width=1440, height=900)
+    try:
+        wait_loaded(page)
+        assert not page.locator('[data-pane="slab"]').is_visible()  # only in the 2 x 2 layout
+        page.locator("[data-view=layout]").select_option("2x2")
+        page.wait_for_function(
+            "() => document.querySelector('[data-slab-label]').textContent.includes('10 mm')"
+        )
+        page.wait_for_timeout(800)
+        rendered(page)
+        boxes = {
+            p: page.locator(f'[data-pane="{p}"]').bounding_box()
+            for p in ("axial", "coronal", "sagittal", "slab")
+        }
+        assert (
+            abs(boxes["axial"]["y"] - boxes["coronal"]["y"]) < 2
+            and boxes["axial"]["x"] < boxes["coronal"]["x"]
+        )
+        assert (
+            abs(boxes["sagittal"]["y"] - boxes["slab"]["y"]) < 2
+            and boxes["sagittal"]["x"] < boxes["slab"]["x"]
+        )
+        assert boxes["sagittal"]["y"] > boxes["axial"]["y"] + 100
+        assert abs(boxes["axial"]["width"] - boxes["slab"]["width"]) < 2
+        page.screenshot(path=str(screenshots / "tools-layout-2x2.png"))
+        axial = pixels(page, "axial", screenshots, "tools-2x2-axial")
+        slab = pixels(page, "slab", screenshots, "tools-2x2-slab")
+        # The same slice, zoom and window as the axial view, as a 10-mm maximum: brighter where
+        # vessels cross the slab, never darker.
+        assert axial.shape == slab.shape
+        assert (slab - axial).mean() > 1.0 and (slab >= axial - 2).mean() > 0.95
+
+        box = page.locator('[data-viewport="axial"]').bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        for _ in range(12):
+            page.mouse.wheel(0, 120)  # twelve slices on in the axial view
+            page.wait_for_timeout(60)
+        page.wait_for_timeout(800)
+        rendered(page)
+        moved = pixels(page, "slab", screenshots, "tools-2x2-slab-moved")
+        assert np.abs(moved - slab).mean() > 1.0  # the slab view followed the axial view
+
+        page.locator("[data-view=slab]").select_option("20")  # the viewer's slab sets this view's too
+        page.wait_for_function(
+            "() => document.querySelector('[data-slab-label]').textContent.includes('20 mm')"
+        )
+        page.locator("[data-view=layout]").select_option("1+2")
+        page.wait_for_timeout(500)
+        assert not page.locator('[data-pane="slab"]').is_visible()
+        assert errors == []
+    finally:
+        context.close()

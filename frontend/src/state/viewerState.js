@@ -3,7 +3,7 @@ import { DEFAULT_PRESET, PRESETS, matchPreset } from './presets.js';
 
 export const PLANES = ['axial', 'coronal', 'sagittal'];
 export const SLABS_MM = [0, 5, 10, 20];
-export const LAYOUTS = ['1+2', '1x3', '1x1'];
+export const LAYOUTS = ['1+2', '1x3', '1x1', '2x2'];
 
 /** The entry after `current` in `list`, wrapping round. */
 export function nextOf(list, current) {
@@ -25,7 +25,7 @@ export function createViewerState() {
     voi: { window: PRESETS[DEFAULT_PRESET].window, level: PRESETS[DEFAULT_PRESET].level },
     mode: 'crosshairs', // the left button's tool: crosshairs | windowLevel | pan | zoom | length | roi
     slabMm: 0, // maximum-intensity slab thickness (0: the plain slice)
-    layout: '1+2', // 1+2 (axial large) | 1x3 | 1x1
+    layout: '1+2', // 1+2 (axial large) | 1x3 | 1x1 | 2x2 (the three and an axial MIP slab)
     single: 'axial', // the view a 1 x 1 layout shows
     linkZoom: false, // zoom all views together
     slices: Object.fromEntries(PLANES.map((p) => [p, null])), // { index, count, positionMm }

@@ -11,7 +11,7 @@ export const SHORTCUTS = Object.freeze([
   { keys: ['D', 'E'], label: 'Left button: measure a length (mm), an elliptical region (HU, area)', command: null },
   { keys: ['X'], label: 'Delete the measurements', command: 'clearMeasurements' },
   { keys: ['B'], label: 'Maximum-intensity slab: off → 5 → 10 → 20 mm', command: 'cycleSlab' },
-  { keys: ['V'], label: 'Layout: 1 + 2 → 1 × 3 → 1 × 1 (the view under the mouse)', command: 'cycleLayout' },
+  { keys: ['V'], label: 'Layout: 1 + 2 → 1 × 3 → 1 × 1 (the view under the mouse) → 2 × 2 (with an axial MIP slab)', command: 'cycleLayout' },
   { keys: ['R'], label: 'Reset zoom, pan and slices', command: 'reset' },
   { keys: ['↑', '↓'], label: 'Previous / next slice in the view under the mouse', command: null },
   { keys: ['O'], label: 'Anomaly overlay on / off', command: 'toggleOverlay' },

@@ -19,6 +19,7 @@ import { voiRange, windowLevel } from '../state/presets.js';
 import { mark } from '../timings.js';
 import { watchLoading } from './loading.js';
 import { createOverlayLayer, worldToIndex } from './overlayLayer.js';
+import { createSlabView } from './slabView.js';
 import { TOOL_GROUP_ID, registerTools, setUpTools } from './tools.js';
 import { probeAt, sliceOf } from './viewGeometry.js';
 
@@ -39,7 +40,7 @@ export const ORIENTATIONS = Object.freeze({
  * cursor({lps, value}|null), progress({loaded, total, failed}), loadFailed(status),
  * firstImage(), volumeLoaded().
  */
-export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mode, on }) {
+export async function createMpr({ elements, slabElement, imageIds, seriesInstanceUID, voi, mode, on }) {
   registerTools();
   const planes = Object.keys(elements);
   const volumeId = `cornerstoneStreamingImageVolume:ct-${seriesInstanceUID}`;
@@ -110,6 +111,11 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
   const layers = Object.fromEntries(planes.map((plane) => [plane, createOverlayLayer(elements[plane], () => viewport(plane))]));
   planes.forEach((plane) => elements[plane].addEventListener(Enums.Events.IMAGE_RENDERED, () => layers[plane].draw()));
   let overlayMap = null;
+  // The 2 x 2 layout's axial slab view (viewports/slabView.js), following the axial view.
+  const slabView = slabElement ? createSlabView({ engine, element: slabElement, volumeId, axial: () => viewport('axial') }) : null;
+  if (slabView) {
+    elements.axial.addEventListener(Enums.Events.CAMERA_MODIFIED, () => slabView.follow());
+  }
 
   const controller = {
     volume,
@@ -120,6 +126,7 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
         layers[plane].setMap(overlayMap);
         layers[plane].draw();
       });
+      slabView?.setOverlayMap(overlayMap);
     },
     /** The overlay map's value (nearest voxel) at patient point `lps`, and its voxel index. */
     overlayProbe(lps) {
@@ -143,6 +150,7 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
         layers[plane].setRegion(next);
         layers[plane].draw();
       });
+      slabView?.setOverlayRegion(next);
     },
     /** The slice number (1-based, as sliceOf counts) a view would show at patient point `lps`. */
     sliceNumberAt(plane, lps) {
@@ -164,6 +172,7 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
         layers[plane].setDisplay(display);
         layers[plane].draw();
       });
+      slabView?.setOverlayDisplay(display);
     },
     /** Moves the crosshairs (and every view's slice) to patient point `lps`. */
     jumpTo(lps) {
@@ -189,6 +198,7 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
       appliedVoi = { ...next };
       planes.forEach((plane) => viewport(plane).setProperties({ voiRange: voiRange(next) }, volumeId));
       engine.renderViewports(planes);
+      slabView?.setVoi(next);
     },
     setMode: tools.setMode,
     linkZoom: tools.linkZoom,
@@ -204,6 +214,21 @@ export async function createMpr({ elements, imageIds, seriesInstanceUID, voi, mo
         vp.setSlabThickness(mm > 0 ? mm : MIN_SLAB_MM);
       });
       engine.renderViewports(planes);
+    },
+    /**
+     * The 2 x 2 layout's fourth view: an axial maximum-intensity slab of `mm` (0: the default
+     * reading slab) through the axial view's slice, or none (`mm` null). Returns its thickness.
+     */
+    async showSlabView(mm) {
+      if (!slabView) {
+        return null;
+      }
+      if (mm === null) {
+        slabView.hide();
+        return null;
+      }
+      await slabView.show(mm, appliedVoi);
+      return slabView.thicknessMm;
     },
     reset() {
       planes.forEach((plane) => viewport(plane).resetCamera({ resetPan: true, resetZoom: true, resetToCenter: true }));
