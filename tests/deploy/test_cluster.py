@@ -167,6 +167,23 @@ def test_uploads_a_killed_worker_and_concurrent_readers_through_nginx(cluster, s
         ).status
         == 304
     )
+    # A DICOM instance, sent by nginx after the app checked access: the stored bytes.
+    uid = one["study_instance_uid"]
+    instance = coordinator.get(f"/dicomweb/studies/{uid}/instances", Accept="application/dicom+json").json()[
+        0
+    ]
+    series_uid, sop_uid = instance["0020000E"]["Value"][0], instance["00080018"]["Value"][0]
+    dicom = coordinator.get(
+        f"/dicomweb/studies/{uid}/series/{series_uid}/instances/{sop_uid}", Accept="application/dicom"
+    )
+    assert dicom.status == 200 and dicom.headers["content-type"] == "application/dicom"
+    assert dicom.body[128:132] == b"DICM" and "attachment" in dicom.headers["content-disposition"]
+    # The viewer's WebAssembly decoders, as static files with their MIME type.
+    static = cluster.directory / "data" / "static"
+    wasm = next(static.rglob("*.wasm"))
+    decoder = coordinator.get(f"/static/{wasm.relative_to(static).as_posix()}")
+    assert decoder.status == 200 and decoder.headers["content-type"] == "application/wasm"
+    assert decoder.body == wasm.read_bytes()
     # Security headers that nginx adds to the files it sends agree with the app's own.
     page = coordinator.get("/accounts/login/")
     for header in (
