@@ -18,26 +18,15 @@ import csv
 import datetime as dt
 import json
 import os
-import socket
 import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from deploy.cluster_client import Client, Cluster, percentile, zip_series
+from deploy.cluster_client import Client, Cluster, free_ports, percentile, zip_series
 
 PASSWORD = "cluster-benchmark-password-5J"
-
-
-def _free_ports(n: int) -> tuple[int, ...]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = tuple(s.getsockname()[1] for s in sockets)
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _when(stamp: str) -> float:
@@ -145,7 +134,7 @@ def main() -> None:
         half = args.studies // 2
         labels = generate_cohort(root / str(seed), half, args.studies - half, seed, args.size, progress=False)
         sets.append([root / str(seed) / row["folder"] for row in csv.DictReader(labels.open())])
-    ports = _free_ports(3)
+    ports = free_ports(3)
     report: dict = {
         "machine": {"cores": os.cpu_count(), "load_before": os.getloadavg()[0]},
         "size": args.size,

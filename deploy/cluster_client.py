@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import ssl
 import subprocess
 import threading
@@ -188,6 +189,17 @@ def zip_series(folders: list[Path], root: Path) -> bytes:
                 if path.is_file():
                     archive.write(path, path.relative_to(root).as_posix())
     return buffer.getvalue()
+
+
+def free_ports(n: int) -> tuple[int, ...]:
+    """``n`` TCP ports free on 127.0.0.1 right now (for the cluster's nginx and gunicorn)."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = tuple(s.getsockname()[1] for s in sockets)
+    for s in sockets:
+        s.close()
+    return ports
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import socket
 import tempfile
 import threading
 import time
@@ -19,23 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deploy.cluster_client import Client, Cluster, alive, percentile, zip_series
+from deploy.cluster_client import Client, Cluster, alive, free_ports, percentile, zip_series
 
 pytestmark = pytest.mark.slow
 PASSWORD = "cluster-test-password-7Q"
 STUDIES = 24
 READERS = 20
 READS_EACH = 10
-
-
-def free_ports(n: int) -> tuple[int, ...]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = tuple(s.getsockname()[1] for s in sockets)
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")

@@ -112,14 +112,7 @@ def test_a_restore_into_a_fresh_database_finds_every_study_result_and_read(
     worklist_services.assign_worklist(world.coordinator, worklist, ["rad"])
     item = worklist.items.order_by("position").first()
     assert api(world.radiologist).post(f"/api/worklist-items/{item.pk}/read/", read_body()).status_code == 201
-    # The world's factory studies have instance rows without files: give them their bytes.
-    for instance in Instance.objects.all():
-        if not instance.absolute_path.is_file():
-            instance.absolute_path.parent.mkdir(parents=True, exist_ok=True)
-            instance.absolute_path.write_bytes(b"factory instance")
-            Instance.objects.filter(pk=instance.pk).update(
-                sha256=hashlib.sha256(b"factory instance").hexdigest()
-            )
+    give_factory_instances_files()
     expected = inventory_here()
     assert len(expected["studies"]) >= 4 and len(expected["results"]) == 3 and len(expected["reads"]) == 1
 
