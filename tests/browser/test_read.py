@@ -225,6 +225,9 @@ def test_who_may_not_read_an_item_is_told_why(
         submit = page.locator("[data-read=submit]")
         assert not submit.is_visible() or submit.is_disabled()
         assert not ItemProgress.objects.filter(item=first).exists()
+        # Let the CT finish loading: a frame request still being served when the test's database
+        # is flushed can deadlock the flush (seen once on a loaded machine).
+        wait_loaded(page)
         page.screenshot(path=str(screenshots / f"read-refused-{username}.png"))
     finally:
         context.close()

@@ -34,6 +34,9 @@ def worker_env(var_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARS}
     env["FUSIONSCREEN_VAR_DIR"] = str(var_dir)
     env["PYTHONUNBUFFERED"] = "1"
+    # One heartbeat at start (tests that look for it find it), none while other tests flush the
+    # shared test database: a beat racing a TRUNCATE can deadlock it.
+    env["WORKER_HEARTBEAT_EVERY"] = "3600"
     env.update(extra)
     return env
 

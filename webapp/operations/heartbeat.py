@@ -27,17 +27,11 @@ def beat(name: str, queues: list[str]) -> None:
     from webapp.operations.models import WorkerHeartbeat
 
     now = timezone.now()
-    row, created = WorkerHeartbeat.objects.update_or_create(
-        name=name[:200],
-        defaults={
-            "queues": ",".join(sorted(queues))[:200],
-            "pid": os.getpid(),
-            "seen_at": now,
-            "stopped": False,
-        },
-    )
-    if created:
-        WorkerHeartbeat.objects.filter(pk=row.pk).update(started_at=now)
+    fields = {"queues": ",".join(sorted(queues))[:200], "pid": os.getpid(), "seen_at": now, "stopped": False}
+    # One UPDATE statement (no transaction, no row lock held between statements): a beat never
+    # waits on, or holds up, the rest of the database for longer than that statement.
+    if not WorkerHeartbeat.objects.filter(name=name[:200]).update(**fields):
+        WorkerHeartbeat.objects.get_or_create(name=name[:200], defaults={**fields, "started_at": now})
 
 
 def _loop(name: str, queues: list[str]) -> None:
