@@ -210,21 +210,17 @@ def make_sample(
         s = int(rng.choice([i for i in range(len(vols)) if i != t]))
         sv = vols[s]
         pool = sv.body_idx if rng.random() < recipe.body_share else sv.lung_idx
+        src_perm = _ORIENTATIONS[int(rng.integers(3))]
+        src_centre = pool[rng.integers(len(pool))][list(src_perm)]
+        src = _crop(sv.x.permute(*src_perm), src_centre, shape)
+        if rng.random() < 0.5:
+            src = torch.rot90(src, int(rng.integers(1, 4)), dims=(1, 2))
+        if recipe.shift > 0:
+            src = (src + float(rng.uniform(-recipe.shift, recipe.shift))).clamp(0.0, _INPUT_MAX)
         radii = patch_radii(recipe, rng)
         mid = np.array(shape, float) // 2
         # it crosses the centre slice; in-plane anywhere in the middle two thirds
         offset = np.array([rng.uniform(-0.6, 0.6) * radii[0], *rng.uniform(-size / 3, size / 3, size=2)])
-        src_perm = _ORIENTATIONS[int(rng.integers(3))]
-        src_centre = pool[rng.integers(len(pool))][list(src_perm)]
-        # the source block is cut so that the voxel drawn from the pool is the patch's centre
-        # (session 10: before, the patch sat up to 42 mm away from it, and a patch drawn from
-        # dense tissue was mostly whatever lay beside it)
-        src = _crop(sv.x.permute(*src_perm), src_centre, shape)
-        if rng.random() < 0.5:
-            src = torch.rot90(src, int(rng.integers(1, 4)), dims=(1, 2))
-        src = _crop(src, (mid - np.round(offset)).astype(int), shape)
-        if recipe.shift > 0:
-            src = (src + float(rng.uniform(-recipe.shift, recipe.shift))).clamp(0.0, _INPUT_MAX)
         # a soft edge no wider than the patch's smallest radius, so a small patch stays a patch
         edge = float(rng.uniform(0.5, min(2.5, max(float(radii.min()), 0.6))))
         occ = _ellipsoid(shape, mid + offset, radii, edge=edge)
