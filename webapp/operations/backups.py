@@ -125,11 +125,10 @@ def _copy_media(source: Path, target: Path) -> tuple[int, int]:
     files = size = 0
     for folder, dirs, names in os.walk(source):
         here = Path(folder)
-        if here == source:
-            dirs[:] = [d for d in dirs if d not in SKIPPED_MEDIA]
+        dirs[:] = [
+            d for d in dirs if not d.endswith(".partial") and not (here == source and d in SKIPPED_MEDIA)
+        ]
         for name in names:
-            if name.endswith(".readyz") or here.name.endswith(".partial"):
-                continue
             src = here / name
             dst = target / src.relative_to(source)
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -173,8 +172,7 @@ def create_backup(out: Path) -> dict[str, Any]:
                 if dump.returncode != 0:
                     raise BackupError(f"pg_dump failed: {dump.stderr.strip()}")
                 snapshot = _snapshot(cursor)
-                # Copy while the snapshot is held, so nothing it refers to can be vacuumed away
-                # underneath a reader of the list; files are checked against it below.
+                # Copied while the snapshot is held; a file deleted meanwhile is caught below.
                 files, size = _copy_media(media_root, work / "media")
             conn.rollback()
         database_file = "database.dump"
