@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "webapp.viewer",
     "webapp.site",
     "webapp.operations",
+    "webapp.pacs",
 ]
 
 MIDDLEWARE = [
@@ -415,20 +416,14 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_DIR / "beat-schedule")
 # The API imports model directories only from under this folder (the shell command takes any path).
 MODEL_IMPORT_ROOT = Path(env_str("MODEL_IMPORT_ROOT", str(VAR_DIR / "model-imports")))
 
-# --- DICOMweb and the viewer ----------------------------------------------------------------
-# QIDO-RS answers at most this many matches per request (clients page with offset).
-DICOMWEB_MAX_RESULTS = env_int("DICOMWEB_MAX_RESULTS", 10000)
-# WADO-RS frames: distinct frame numbers, at most this many per request, streamed part by part.
-DICOMWEB_MAX_FRAMES_PER_REQUEST = env_int("DICOMWEB_MAX_FRAMES_PER_REQUEST", 512)
-# How long a browser may reuse a frame without asking again (a SOP instance never changes; after
-# this the ETag revalidates it, which re-checks access).
-DICOMWEB_FRAME_MAX_AGE = env_int("DICOMWEB_FRAME_MAX_AGE", 3600)
+# --- the viewer (DICOMweb and the DICOM network: settings_pacs.py) ------------------------
 # The viewer's Vite build (scripts/build-frontend.sh), served as static files under viewer/.
 VIEWER_BUNDLE_DIR = Path(env_str("VIEWER_BUNDLE_DIR", str(BASE_DIR / "frontend" / "dist")))
 VIEWER_BUNDLE_DIR.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [*STATICFILES_DIRS, ("viewer", VIEWER_BUNDLE_DIR)]
 
 from webapp.settings_operations import *  # noqa: E402,F403  (logs, error reports, health, sendfile)
+from webapp.settings_pacs import *  # noqa: E402,F403  (DICOMweb, the DICOM network, exports)
 
 # --- production hardening -------------------------------------------------------------------
 if PRODUCTION:

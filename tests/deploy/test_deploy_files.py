@@ -88,7 +88,7 @@ def test_systemd_units_verify(tmp_path):
         name = unit.name.replace("@.service", "@cpu-1.service")  # a template is verified as an instance
         (tmp_path / name).write_text(text)
         units.append(str(tmp_path / name))
-    assert len(units) == 3
+    assert len(units) == 4
     proc = subprocess.run(["systemd-analyze", "verify", "--man=no", *units], capture_output=True, text=True)
     problems = [line for line in (proc.stdout + proc.stderr).splitlines() if "fusionscreen" in line]
     assert proc.returncode == 0 and not problems, proc.stdout + proc.stderr
@@ -97,10 +97,11 @@ def test_systemd_units_verify(tmp_path):
 def test_compose_runs_the_documented_topology():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "init", "web", "worker-cpu", "beat", "nginx"}
+    assert set(services) == {"postgres", "redis", "init", "web", "worker-cpu", "beat", "dicom", "nginx"}
     assert services["worker-cpu"]["command"] == ["deploy/worker.sh", "cpu"]
     assert "gunicorn" in " ".join(services["web"]["command"]) and "beat" in services["beat"]["command"]
-    for role in ("web", "worker-cpu", "beat"):
+    assert "dicom_receiver" in services["dicom"]["command"]
+    for role in ("web", "worker-cpu", "beat", "dicom"):
         assert services[role]["depends_on"]["init"]["condition"] == "service_completed_successfully"
 
 
@@ -115,6 +116,7 @@ def test_every_setting_read_from_the_environment_is_documented():
     sources = [
         REPO / "webapp" / "settings.py",
         REPO / "webapp" / "settings_operations.py",
+        REPO / "webapp" / "settings_pacs.py",
         DEPLOY / "gunicorn.conf.py",
     ]
     names = set()

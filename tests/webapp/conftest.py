@@ -6,16 +6,19 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from tests.webapp.factories import CohortFactory, CohortMemberFactory, UserFactory, study_in_cohort
+from tests.webapp.workers import database_url
 from webapp.accounts import roles
 
 _DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
@@ -152,6 +155,38 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def model_version(db, tiny_model_dir: Path):
     """The tiny model imported (files linked into this test's media) and active."""
+    from webapp.detection.services import import_model_version
+
+    return import_model_version(None, tiny_model_dir, name="tiny", activate=True, from_import_root=False)
+
+
+# --- processes beside the test process (workers, the DICOM receiver) ----------------------------
+@pytest.fixture(scope="module")
+def shared(django_db_setup, tmp_path_factory) -> Iterator[dict]:
+    """Database, media and broker settings this module's other processes (workers, the DICOM
+    receiver) share with the test process."""
+    root = tmp_path_factory.mktemp("worker-shared")
+    env = {
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+        "CELERY_BROKER_KEY_PREFIX": django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"],
+        "MEDIA_ROOT": str(root / "media"),
+    }
+    yield {"root": root, "media": root / "media", "env": env}
+    # The broker keys of this session (queues, unacked messages) go with it.
+    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
+    for key in client.scan_iter(match=f"{env['CELERY_BROKER_KEY_PREFIX']}*"):
+        client.delete(key)
+
+
+@pytest.fixture
+def media(shared, settings) -> Path:
+    settings.MEDIA_ROOT = shared["media"]
+    return shared["media"]
+
+
+@pytest.fixture
+def active_model(media, tiny_model_dir):
     from webapp.detection.services import import_model_version
 
     return import_model_version(None, tiny_model_dir, name="tiny", activate=True, from_import_root=False)

@@ -5,18 +5,15 @@ cancelling a running job; a worker killed with SIGKILL in the middle of a job.""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.webapp.conftest import tiny_settings_overrides, zip_folder
-from tests.webapp.workers import Worker, worker_env
-from webapp.detection.models import DetectionJob, DetectionResult, ModelVersion
+from tests.webapp.workers import Worker, wait_for, worker_env
+from webapp.detection.models import DetectionJob, DetectionResult
 from webapp.operations.models import WorkerHeartbeat
 
 pytestmark = [
@@ -24,31 +21,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::UserWarning"),
 ]
-
-
-def _database_url() -> str:
-    db = django_settings.DATABASES["default"]
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip("worker tests share the test database with a worker process: PostgreSQL only")
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-@pytest.fixture(scope="module")
-def shared(django_db_setup, tmp_path_factory) -> Iterator[dict]:
-    """Media, var and broker settings this module's workers share with the test process."""
-    root = tmp_path_factory.mktemp("worker-shared")
-    env = {
-        "DATABASE_URL": _database_url(),
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "CELERY_BROKER_KEY_PREFIX": django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"],
-        "MEDIA_ROOT": str(root / "media"),
-    }
-    yield {"root": root, "media": root / "media", "env": env}
-    # The broker keys of this session (queues, unacked messages) go with it.
-    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    for key in client.scan_iter(match=f"{env['CELERY_BROKER_KEY_PREFIX']}*"):
-        client.delete(key)
 
 
 @pytest.fixture(scope="module")
@@ -62,29 +34,6 @@ def main_worker(shared) -> Iterator[Worker]:
     yield worker
     log = worker.stop()
     assert "Traceback" not in log, log[-5000:]
-
-
-@pytest.fixture
-def media(shared, settings) -> Path:
-    settings.MEDIA_ROOT = shared["media"]
-    return shared["media"]
-
-
-@pytest.fixture
-def active_model(media, tiny_model_dir) -> ModelVersion:
-    from webapp.detection.services import import_model_version
-
-    return import_model_version(None, tiny_model_dir, name="tiny", activate=True, from_import_root=False)
-
-
-def wait_for(check: Callable[[], object], timeout: float = 240, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}")
 
 
 def upload(client, cohort_id: int, phantoms, indices: list[int] | None = None) -> list[int]:

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cohorts",),  # cohorts, membership, which studies a user may see
     ("detection",),  # model versions, jobs, results, maps, calibration
     ("worklists",),  # reading: worklists, reads, the AI-versus-reader review
-    ("dicomweb", "viewer"),  # the standard interfaces and the viewer
+    ("dicomweb", "viewer", "pacs"),  # the standard interfaces, the viewer, the DICOM network
     ("api", "site", "operations"),  # the API's URLconf; the site-wide demo; health, logs, backups
 )
 LAYER_OF = {app: n for n, apps in enumerate(LAYERS) for app in apps}

@@ -8,7 +8,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -85,3 +89,23 @@ class Worker:
                 self.proc.wait()
         self._out.close()
         return self.output()
+
+
+def database_url() -> str:
+    """The test database as a URL for another process (PostgreSQL only: SQLite's test database
+    lives in the test process's memory)."""
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.skip("these tests share the test database with another process: PostgreSQL only")
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def wait_for(check: Callable[[], object], timeout: float = 240, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}")

@@ -37,7 +37,7 @@ _COORDINATE = {
 
 # Admins hold every permission of these apps (user management included) ...
 # (not authtoken: API tokens are credentials, and nobody sees another user's)
-ADMIN_APPS = ("auth", "accounts", "studies", "cohorts", "detection", "worklists")
+ADMIN_APPS = ("auth", "accounts", "studies", "cohorts", "detection", "worklists", "pacs")
 # ... except rewriting history: audit rows and reads are append-only for everyone (a read is
 # corrected by an amendment, a new version); and except the roles themselves: the groups'
 # permissions are this file's, so an admin cannot widen a role (or their own) in the admin site.

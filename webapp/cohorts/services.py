@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +122,34 @@ def upload_to_cohort(
     def usable(ids: set[int]) -> set[int]:
         return usable_study_ids(acting_user, ids)
 
+    return _ingest_into_cohort(acting_user, cohort, uploads, usable, "cohort.upload", {}, announce=True)
+
+
+def receive_into_cohort(cohort: Cohort, uploads: Iterable[UploadLike], *, source: dict) -> IngestResult:
+    """Ingest files that arrived over the DICOM network into the cohort their sender is mapped
+    to, with the same verdicts and atomicity as an upload. No user acts: the audit row names
+    the ``source`` (the calling AE title, say). Studies already in other cohorts are not
+    touched (as for a user who cannot see them), and no ``studies_added`` is sent: the receiver
+    queues detection itself once a study has been quiet for a while."""
+    uploads = list(uploads)
+
+    def usable(ids: set[int]) -> set[int]:
+        in_cohort = CohortStudy.objects.filter(cohort=cohort, study_id__in=ids)
+        return set(in_cohort.values_list("study_id", flat=True))
+
+    return _ingest_into_cohort(None, cohort, uploads, usable, "cohort.received", source, announce=False)
+
+
+def _ingest_into_cohort(
+    acting_user: AbstractBaseUser | None,
+    cohort: Cohort,
+    uploads: list[UploadLike],
+    usable: Callable[[set[int]], set[int]],
+    action: str,
+    details: dict,
+    *,
+    announce: bool,
+) -> IngestResult:
     # New patient records are this cohort's own: another cohort's upload of the same PatientID
     # never shows (nor takes) this cohort's demographics.
     deidentifier = Deidentifier(cohort.deid_seed) if cohort.deidentify else None
@@ -141,11 +169,11 @@ def upload_to_cohort(
                     )
                     audit(
                         acting_user,
-                        "cohort.upload",
+                        action,
                         cohort,
-                        details={**result.summary(), "study_ids": result.study_ids[:1000]},
+                        details={**details, **result.summary(), "study_ids": result.study_ids[:1000]},
                     )
-                    if result.study_ids:
+                    if announce and result.study_ids:
                         # Inside the transaction: jobs other apps create commit with the upload.
                         studies_added.send(
                             sender=Cohort, cohort=cohort, study_ids=result.study_ids, acting_user=acting_user

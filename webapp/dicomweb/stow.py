@@ -39,19 +39,16 @@ from webapp.cohorts import services as cohort_services
 from webapp.cohorts.models import Cohort
 from webapp.cohorts.selectors import visible_cohorts
 from webapp.core.errors import STORAGE_FULL_MESSAGE, StorageFull, UploadTooLarge, is_storage_full
+from webapp.studies.failures import (
+    DOES_NOT_MATCH,
+    failure_reason,
+)
 from webapp.studies.ingest import ACCEPTED, DUPLICATE, FileVerdict
 from webapp.studies.uploads import DiskUploadedFile, format_bytes
 
 DICOM_JSON = "application/dicom+json"
 _CHUNK = 1 << 20
 _MAX_HEADER_BYTES = 16 * 1024
-
-# FailureReason (0008,1197) values, PS3.18 10.5.3 / PS3.4 B.2.3.
-PROCESSING_FAILURE = 0x0110
-SOP_CLASS_NOT_SUPPORTED = 0x0122
-OUT_OF_RESOURCES = 0xA700
-DOES_NOT_MATCH = 0xA900
-CANNOT_UNDERSTAND = 0xC000
 
 _TAG = {
     "error_comment": ("00000902", "LO"),
@@ -244,18 +241,6 @@ class StowOutcome:
         if self.referenced:
             body |= _attr("referenced_sops", self.referenced)
         return body
-
-
-def failure_reason(verdict_reason: str, parsed: bool) -> int:
-    """The FailureReason code for an ingest refusal."""
-    text = verdict_reason.lower()
-    if not parsed or "not a dicom file" in text or "unreadable" in text or "truncated" in text:
-        return CANNOT_UNDERSTAND
-    if "not ct" in text or "not a ct image" in text or "sop class" in text:
-        return SOP_CLASS_NOT_SUPPORTED
-    if "limit" in text:
-        return OUT_OF_RESOURCES
-    return PROCESSING_FAILURE
 
 
 def _failed(sop: _Sop, code: int, reason: str) -> dict[str, Any]:

@@ -1,0 +1,169 @@
+"""The C-STORE receiver (issue 16): a real ``manage.py dicom_receiver`` process on PostgreSQL,
+pushed to by a real PACS (Debian's Orthanc) and by pynetdicom; detection by a real worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pynetdicom import AE
+from pynetdicom.sop_class import CTImageStorage, MRImageStorage
+
+from tests.webapp.dicom_receiver import Receiver
+from tests.webapp.orthanc import Orthanc
+from tests.webapp.workers import Worker, wait_for, worker_env
+from webapp.accounts.models import AuditEvent
+from webapp.cohorts.models import CohortStudy
+from webapp.detection.models import DetectionJob, DetectionResult
+from webapp.pacs.models import DicomNode, ReceivedStudy
+from webapp.studies.models import Instance, Study
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
+
+QUIET_SECONDS = 2
+
+
+@pytest.fixture(scope="module")
+def receiver(shared) -> Iterator[Receiver]:
+    env = worker_env(shared["root"] / "var", **shared["env"], DICOM_QUIET_SECONDS=str(QUIET_SECONDS))
+    receiver = Receiver(env, shared["root"] / "receiver.log").wait_ready()
+    yield receiver
+    log = receiver.stop()
+    assert "Traceback" not in log, log[-5000:]
+
+
+@pytest.fixture(scope="module")
+def worker(shared) -> Iterator[Worker]:
+    worker = Worker(
+        "pacs", worker_env(shared["root"] / "var", **shared["env"]), shared["root"] / "worker.log"
+    )
+    yield worker.wait_ready()
+    log = worker.stop()
+    assert "Traceback" not in log, log[-5000:]
+
+
+@pytest.fixture(scope="module")
+def orthanc(receiver, tmp_path_factory) -> Iterator[Orthanc]:
+    pacs = Orthanc(
+        tmp_path_factory.mktemp("orthanc"),
+        modalities={"fusionscreen": (receiver.ae_title, "127.0.0.1", receiver.port)},
+    )
+    yield pacs
+    pacs.stop()
+
+
+@pytest.fixture
+def pushing_node(world, orthanc) -> DicomNode:
+    """Orthanc may push into cohort A."""
+    orthanc.clear()
+    return DicomNode.objects.create(name="orthanc", ae_title=orthanc.aet, cohort=world.cohort_a)
+
+
+def received_sops(world) -> set[str]:
+    """SOPInstanceUIDs stored (the ``world`` fixture's own rows aside)."""
+    theirs = [world.study_a.pk, world.study_b.pk]
+    return set(Instance.objects.exclude(series__study__in=theirs).values_list("sop_instance_uid", flat=True))
+
+
+def scu_send(
+    receiver: Receiver, calling: str, datasets: list[pydicom.Dataset], abort_after: int | None = None
+):
+    """Send datasets over one association; the statuses (or the rejected association)."""
+    ae = AE(ae_title=calling)
+    for sop in {str(ds.SOPClassUID) for ds in datasets}:
+        ae.add_requested_context(sop)
+    assoc = ae.associate("127.0.0.1", receiver.port, ae_title=receiver.ae_title)
+    if not assoc.is_established:
+        return assoc
+    statuses = []
+    for n, ds in enumerate(datasets):
+        if abort_after is not None and n == abort_after:
+            assoc.abort()
+            return statuses
+        statuses.append(assoc.send_c_store(ds))
+    assoc.release()
+    return statuses
+
+
+def test_orthanc_pushes_a_study_which_appears_once_with_its_detection(
+    pushing_node, orthanc, receiver, worker, active_model, phantoms
+):
+    study_id = orthanc.upload(phantoms.files(0))
+    # Twice: a PACS that sends again must not make a second study, nor a second job.
+    for _ in range(2):
+        r = orthanc.post("/modalities/fusionscreen/store", {"Resources": [study_id], "Synchronous": True})
+        assert r.ok, r.text
+    uid = pydicom.dcmread(phantoms.files(0)[0]).StudyInstanceUID
+    study = Study.objects.get(study_instance_uid=uid)
+    assert Instance.objects.filter(series__study=study).count() == len(phantoms.files(0))
+    assert list(CohortStudy.objects.filter(study=study).values_list("cohort_id", flat=True)) == [
+        pushing_node.cohort_id
+    ]
+    job = wait_for(lambda: DetectionJob.objects.filter(study=study).first(), timeout=60, what="the job")
+    result = wait_for(
+        lambda: DetectionResult.objects.filter(study=study).first(), timeout=240, what="its result"
+    )
+    assert result.job_id == job.pk
+    assert DetectionJob.objects.filter(study=study).count() == 1
+    received = ReceivedStudy.objects.get(study=study)
+    assert received.calling_ae == "ORTHANC" and received.instances == len(phantoms.files(0))
+    assert received.queued_at >= received.last_received_at
+    events = AuditEvent.objects.filter(action="cohort.received")
+    assert events.exists() and events.first().details["calling_ae"] == "ORTHANC"
+
+
+def test_an_unknown_calling_ae_title_is_refused_at_association(pushing_node, receiver, phantoms, world):
+    assoc = scu_send(receiver, "STRANGER", [pydicom.dcmread(phantoms.files(1)[0])])
+    assert assoc.is_rejected
+    rejection = assoc.acceptor.primitive
+    assert (rejection.result, rejection.result_source, rejection.diagnostic) == (0x01, 0x01, 0x03)
+    assert received_sops(world) == set()
+
+
+def test_a_disabled_node_is_refused_like_a_stranger(pushing_node, receiver, phantoms):
+    DicomNode.objects.filter(pk=pushing_node.pk).update(enabled=False)
+    assoc = scu_send(receiver, pushing_node.ae_title, [pydicom.dcmread(phantoms.files(1)[0])])
+    assert assoc.is_rejected
+
+
+def test_a_wrong_sop_class_gets_0122_and_the_ct_beside_it_is_stored(pushing_node, receiver, phantoms, world):
+    mr = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ct = pydicom.dcmread(phantoms.files(1)[0])
+    assert str(mr.SOPClassUID) == MRImageStorage and str(ct.SOPClassUID) == CTImageStorage
+    statuses = scu_send(receiver, pushing_node.ae_title, [mr, ct])
+    assert [s.Status for s in statuses] == [0x0122, 0x0000]
+    assert "only CT images" in statuses[0].ErrorComment
+    assert received_sops(world) == {ct.SOPInstanceUID}
+
+
+def test_a_ct_file_the_ingest_refuses_gets_its_reason(pushing_node, receiver, phantoms, world):
+    ds = pydicom.dcmread(phantoms.files(1)[0])
+    del ds.PatientID  # every stored study must belong to a patient
+    [status] = scu_send(receiver, pushing_node.ae_title, [ds])
+    assert status.Status != 0 and "PatientID" in status.ErrorComment
+    assert received_sops(world) == set()
+
+
+def test_a_dropped_association_keeps_what_was_acknowledged(pushing_node, receiver, phantoms, world):
+    files = phantoms.files(2)
+    datasets = [pydicom.dcmread(f) for f in files[:3]]
+    statuses = scu_send(receiver, pushing_node.ae_title, datasets, abort_after=2)
+    assert [s.Status for s in statuses] == [0x0000, 0x0000]
+    assert received_sops(world) == {ds.SOPInstanceUID for ds in datasets[:2]}
+    # The two that arrived are complete after the quiet period: queued (no model is active here,
+    # so no job is made, but the study is marked as handed on).
+    row = wait_for(lambda: ReceivedStudy.objects.filter(queued_at__isnull=False).first(), timeout=30)
+    assert row.instances == 2
+
+
+def test_unmapped_calling_titles_cannot_push_whatever_they_send(receiver, phantoms, world):
+    DicomNode.objects.create(name="viewer", ae_title="VIEWER", host="127.0.0.1", port=104)  # no cohort
+    assoc = scu_send(receiver, "VIEWER", [pydicom.dcmread(phantoms.files(1)[0])])
+    assert assoc.is_rejected
+    assert received_sops(world) == set()
