@@ -89,14 +89,19 @@ def _ball_box(index: np.ndarray, radius_vox: np.ndarray, shape: tuple[int, ...])
     )
 
 
-def finding_size_mm(anomaly: np.ndarray, index: np.ndarray, geometry: Geometry) -> float:
-    """Longest diameter (mm) of the region of ``anomaly`` at or above half its highest value
-    within ``SEARCH_RADIUS_MM`` of ``index``, connected to that highest voxel."""
+def finding_region(
+    anomaly: np.ndarray, index: np.ndarray, geometry: Geometry, level: float | None = None
+) -> tuple[tuple[slice, ...], np.ndarray]:
+    """The region of ``anomaly`` around a finding: the voxels connected to the highest voxel
+    within ``SEARCH_RADIUS_MM`` of ``index`` that are at or above ``level`` (by default half
+    that highest value), traced within ``SIZE_WINDOW_MM`` of it. Returns the window (slices of
+    ``anomaly``) and the region's mask inside it; the mask is empty when nothing reaches the level.
+    """
     spacing = np.asarray(geometry.spacing_zyx_mm, float)
     box = _ball_box(index, np.ceil(SEARCH_RADIUS_MM / spacing), anomaly.shape)
     near = anomaly[box]
     if near.size == 0 or float(near.max()) <= 0:
-        return 0.0
+        return box, np.zeros(near.shape, bool)
     top = np.unravel_index(int(np.argmax(near)), near.shape)
     top = np.array(top) + np.array([s.start for s in box])
     # The region is traced in a window around the finding, not the whole volume: scoring
@@ -104,8 +109,20 @@ def finding_size_mm(anomaly: np.ndarray, index: np.ndarray, geometry: Geometry) 
     window = _ball_box(top, np.ceil(SIZE_WINDOW_MM / spacing), anomaly.shape)
     local_top = tuple(top - np.array([s.start for s in window]))
     part = anomaly[window]
-    labels, _ = ndi.label(part >= 0.5 * float(part[local_top]))
-    pts = np.argwhere(labels == labels[local_top]).astype(np.float64) * spacing
+    threshold = 0.5 * float(part[local_top]) if level is None else float(level)
+    if float(part[local_top]) < threshold:
+        return window, np.zeros(part.shape, bool)
+    labels, _ = ndi.label(part >= threshold)
+    return window, labels == labels[local_top]
+
+
+def finding_size_mm(anomaly: np.ndarray, index: np.ndarray, geometry: Geometry) -> float:
+    """Longest diameter (mm) of the finding's region at half its highest value (``finding_region``)."""
+    spacing = np.asarray(geometry.spacing_zyx_mm, float)
+    _, region = finding_region(anomaly, index, geometry)
+    if not region.any():
+        return 0.0
+    pts = np.argwhere(region).astype(np.float64) * spacing
     if len(pts) > _MAX_POINTS:
         pts = pts[np.random.default_rng(0).choice(len(pts), _MAX_POINTS, replace=False)]
     return longest_diameter(pts, float(spacing.min()))

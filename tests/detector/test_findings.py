@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from detector.findings import finding_local_z, finding_size_mm, finding_zone, longest_diameter
+from detector.findings import finding_local_z, finding_region, finding_size_mm, finding_zone, longest_diameter
 from detector.geometry import Geometry
 from detector.lungmask import LungMask
 
@@ -49,6 +49,22 @@ def test_size_is_the_longest_diameter_of_the_spot_around_the_finding():
     assert finding_size_mm(anomaly, np.array((20, 20, 15)), geometry) == pytest.approx(15.0)
     # nothing anomalous near it: no size
     assert finding_size_mm(anomaly, np.array((35, 35, 35)), geometry) == 0.0
+
+
+def test_a_region_at_a_level_is_what_reaches_it_connected_to_the_finding():
+    anomaly = np.zeros((40, 40, 40), np.float32)
+    anomaly[20, 20, 10:25] = 0.8
+    anomaly[20, 21, 10:25] = 0.3  # reaches a level of 0.25, not half the top
+    anomaly[20, 33, 10:25] = 0.9  # above the level but not connected to the finding's spot
+    geometry = Geometry(origin_lps_mm=np.zeros(3), spacing_zyx_mm=np.ones(3))
+    window, half = finding_region(anomaly, np.array((20, 20, 15)), geometry)
+    assert half.sum() == 15
+    window, low = finding_region(anomaly, np.array((20, 20, 15)), geometry, level=0.25)
+    full = np.zeros(anomaly.shape, bool)
+    full[window] = low
+    assert low.sum() == 30 and full[20, 21, 12] and not full[20, 33, 12]
+    # a level above the finding's top: no region
+    assert not finding_region(anomaly, np.array((20, 20, 15)), geometry, level=0.85)[1].any()
 
 
 def test_longest_diameter_of_a_large_region_uses_its_hull():

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
 from webapp.cohorts.models import Cohort
+from webapp.detection.models import DetectionResult
 from webapp.studies.models import Study
 
 # PS3.5 AE title: 1-16 characters of the default repertoire, no backslash, no control characters;
@@ -88,3 +90,54 @@ class ReceivedStudy(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "cohort"], name="pacs_received_study_unique")]
         verbose_name_plural = "received studies"
+
+
+class ResultObject(models.Model):
+    """A DICOM object made from a detection result (a Parametric Map per map, the findings'
+    SEG, the SR), stored as a file under MEDIA_ROOT beside the other results."""
+
+    class Kind(models.TextChoices):
+        REPORT = "sr", "Measurement report (Comprehensive 3D SR)"
+        SEGMENTATION = "seg", "Findings (Segmentation)"
+        FUSED_MAP = "pm-fused", "Fused anomaly map (Parametric Map)"
+        GLOBAL_MAP = "pm-global", "Global-branch anomaly map (Parametric Map)"
+        LOCAL_MAP = "pm-local", "Local-branch anomaly map (Parametric Map)"
+
+    result = models.ForeignKey(DetectionResult, on_delete=models.CASCADE, related_name="dicom_objects")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    sop_class_uid = models.CharField(max_length=64)
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    series_instance_uid = models.CharField(max_length=64)
+    file = models.CharField(max_length=400)  # relative to MEDIA_ROOT
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["result", "kind"]
+        constraints = [models.UniqueConstraint(fields=["result", "kind"], name="pacs_one_object_per_kind")]
+        permissions = [("send_results", "Can send results to a DICOM node")]
+
+
+class Delivery(models.Model):
+    """Sending a result's DICOM objects to one node: automatic (``send_results``) or asked for."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    result = models.ForeignKey(DetectionResult, on_delete=models.CASCADE, related_name="deliveries")
+    node = models.ForeignKey(DicomNode, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    via = models.CharField(max_length=16, blank=True)  # "c-store" or "stow-rs"
+    detail = models.TextField(blank=True)  # per object: what the node answered
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "deliveries"
