@@ -9,7 +9,13 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage, MRImageStorage
+from pynetdicom.sop_class import (
+    Comprehensive3DSRStorage,
+    CTImageStorage,
+    MRImageStorage,
+    ParametricMapStorage,
+    SegmentationStorage,
+)
 
 from tests.webapp.dicom_receiver import Receiver
 from tests.webapp.orthanc import Orthanc
@@ -17,7 +23,7 @@ from tests.webapp.workers import Worker, wait_for, worker_env
 from webapp.accounts.models import AuditEvent
 from webapp.cohorts.models import CohortStudy
 from webapp.detection.models import DetectionJob, DetectionResult
-from webapp.pacs.models import DicomNode, ReceivedStudy
+from webapp.pacs.models import Delivery, DicomNode, ReceivedStudy, ResultObject
 from webapp.studies.models import Instance, Study
 
 pytestmark = [
@@ -167,3 +173,44 @@ def test_unmapped_calling_titles_cannot_push_whatever_they_send(receiver, phanto
     assoc = scu_send(receiver, "VIEWER", [pydicom.dcmread(phantoms.files(1)[0])])
     assert assoc.is_rejected
     assert received_sops(world) == set()
+
+
+def test_the_round_trip_orthanc_in_detection_seg_pm_sr_back_in_orthanc(
+    world, orthanc, receiver, worker, active_model, phantoms
+):
+    """The issue's one test: Orthanc pushes a study in, detection runs, and the result's SEG,
+    Parametric Maps and SR arrive back in Orthanc under the same StudyInstanceUID."""
+    orthanc.clear()
+    DicomNode.objects.create(
+        name="orthanc",
+        ae_title=orthanc.aet,
+        host="127.0.0.1",
+        port=orthanc.dicom_port,
+        cohort=world.cohort_a,
+        send_results=True,
+    )
+    study_id = orthanc.upload(phantoms.files(0))
+    r = orthanc.post("/modalities/fusionscreen/store", {"Resources": [study_id], "Synchronous": True})
+    assert r.ok, r.text
+    uid = pydicom.dcmread(phantoms.files(0)[0]).StudyInstanceUID
+    delivery = wait_for(
+        lambda: (
+            Delivery.objects.filter(result__study__study_instance_uid=uid).exclude(status="pending").first()
+        ),
+        timeout=240,
+        what="the result's delivery to Orthanc",
+    )
+    assert delivery.status == "sent" and delivery.via == "c-store", delivery.detail
+    objects = {o.sop_instance_uid: o.kind for o in ResultObject.objects.filter(result=delivery.result)}
+    assert {"sr", "seg", "pm-fused", "pm-global", "pm-local"} <= set(objects.values())
+    held = {i["SOPInstanceUID"]: i for i in orthanc.instances_of(uid)}
+    assert set(objects) <= set(held), "every object is in Orthanc, in the pushed study"
+    classes = {objects[sop]: held[sop]["SOPClassUID"] for sop in objects}
+    assert classes == {
+        "sr": Comprehensive3DSRStorage,
+        "seg": SegmentationStorage,
+        "pm-fused": ParametricMapStorage,
+        "pm-global": ParametricMapStorage,
+        "pm-local": ParametricMapStorage,
+    }
+    assert len(held) == len(phantoms.files(0)) + len(objects)

@@ -25,6 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
 
 from tests.webapp import test_detection_permissions as _detection
+from tests.webapp import test_pacs_permissions as _pacs
 from tests.webapp import test_pages as _pages
 from tests.webapp import test_permissions as _api
 from tests.webapp import test_worklist_permissions as _worklists
@@ -34,6 +35,7 @@ TABLES = {
     "test_detection_permissions": _detection.CASES,
     "test_worklist_permissions": _worklists.CASES,
     "test_pages": _pages.CASES,
+    "test_pacs_permissions": _pacs.CASES,
 }
 
 SKIPPED_PREFIXES = (

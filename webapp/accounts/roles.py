@@ -27,6 +27,8 @@ _RUN_DETECTION = {"detection.view_detectionjob", "detection.launch_detection"}
 _READ_WORKLISTS = {"worklists.view_worklist", "worklists.add_read"}
 # Coordinators build worklists from their cohorts and assign them.
 _BUILD_WORKLISTS = {"worklists.view_worklist", "worklists.add_worklist", "worklists.assign_worklist"}
+# Coordinators send results to the site's PACS (and see which nodes there are to send to).
+_SEND_RESULTS = {"pacs.send_results", "pacs.view_dicomnode"}
 _COORDINATE = {
     "cohorts.add_cohort",
     "cohorts.change_cohort",
@@ -57,17 +59,30 @@ ADMIN_EXCLUDED = {
     "studies.add_pseudonym",
     "studies.change_pseudonym",
     "studies.delete_pseudonym",
+    # what crossed the network is the receiver's and the sender's record
+    "pacs.add_receivedstudy",
+    "pacs.change_receivedstudy",
+    "pacs.add_resultobject",
+    "pacs.change_resultobject",
+    "pacs.add_delivery",
+    "pacs.change_delivery",
 }
 
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     RADIOLOGIST: _READ_STUDIES | _READ_RESULTS | _READ_WORKLISTS,
-    COORDINATOR: _READ_STUDIES | _READ_RESULTS | _COORDINATE | _RUN_DETECTION | _BUILD_WORKLISTS,
+    COORDINATOR: _READ_STUDIES
+    | _READ_RESULTS
+    | _COORDINATE
+    | _RUN_DETECTION
+    | _BUILD_WORKLISTS
+    | _SEND_RESULTS,
     # ADMIN is computed from ADMIN_APPS at sync time; listed here are the ones it must have.
     ADMIN: _READ_STUDIES
     | _READ_RESULTS
     | _COORDINATE
     | _RUN_DETECTION
     | _BUILD_WORKLISTS
+    | _SEND_RESULTS
     | {
         "cohorts.view_all_cohorts",
         "worklists.review_agreement",

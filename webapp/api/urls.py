@@ -46,5 +46,6 @@ urlpatterns = [
     path("studies/<int:pk>/result/", detection_results.StudyResultView.as_view(), name="study-result"),
     path("studies/<int:pk>/maps/<str:kind>/", detection_results.StudyMapView.as_view(), name="study-map"),
     path("review/agreement/", worklists.AgreementView.as_view(), name="review-agreement"),
+    path("", include("webapp.pacs.urls")),
     path("", include(router.urls)),
 ]

@@ -45,6 +45,7 @@ from webapp.detection.models import (
 )
 from webapp.detection.selectors import labelled_studies
 from webapp.detection.services import describe_model_dir, file_sha256, make_active
+from webapp.detection.signals import result_stored
 from webapp.studies.models import Series, Study
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ def run_detection(job_id: int, worker: str) -> str:
                     locked,
                     details={"result": result.pk, "fused_score": scored.fused_score, "worker": worker},
                 )
+                result_stored.send(sender=DetectionResult, result_id=result.pk)
         except IntegrityError:
             raise ClaimLost from None  # a result for this job or study+version is stored already
     except BaseException as exc:

@@ -9,3 +9,7 @@ from django.dispatch import Signal
 
 # sender: the job model class; kwargs: job_id, attempt, stage, progress
 job_stage = Signal()
+
+# Sent by a worker inside the transaction that stores a detection result (receivers that queue
+# work should do it on commit). sender: DetectionResult; kwargs: result_id
+result_stored = Signal()

@@ -31,6 +31,7 @@ from django.db import connection
 
 from webapp.detection.models import Calibration, DetectionResult, ModelVersion
 from webapp.detection.versions import file_sha256
+from webapp.pacs.models import ResultObject
 from webapp.studies.models import Instance, Study
 from webapp.worklists.models import Read
 
@@ -73,6 +74,8 @@ def _snapshot(cursor: Any) -> Snapshot:
     checksums = {row[0]: row[1] for row in cursor.fetchall()}
     cursor.execute(f"SELECT roc_plot FROM {Calibration._meta.db_table} WHERE roc_plot <> ''")  # noqa: S608
     files = sorted(checksums) + sorted(row[0] for row in cursor.fetchall())
+    cursor.execute(f"SELECT file FROM {ResultObject._meta.db_table}")  # noqa: S608 - results as DICOM
+    files += sorted(row[0] for row in cursor.fetchall())
     cursor.execute(f"SELECT maps_directory FROM {DetectionResult._meta.db_table}")  # noqa: S608
     folders = [row[0] for row in cursor.fetchall()]
     cursor.execute(f"SELECT directory FROM {ModelVersion._meta.db_table} WHERE directory <> ''")  # noqa: S608

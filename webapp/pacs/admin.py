@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from webapp.accounts.admin_audit import AuditedModelAdmin, ReadOnlyAuditedAdmin
-from webapp.pacs.models import DicomNode, ReceivedStudy
+from webapp.pacs.models import Delivery, DicomNode, ReceivedStudy, ResultObject
 
 
 @admin.register(DicomNode)
@@ -17,3 +17,17 @@ class ReceivedStudyAdmin(ReadOnlyAuditedAdmin):
     list_display = ("study", "cohort", "calling_ae", "instances", "last_received_at", "queued_at")
     list_filter = ("calling_ae",)
     raw_id_fields = ("study", "cohort")
+
+
+@admin.register(ResultObject)
+class ResultObjectAdmin(ReadOnlyAuditedAdmin):
+    list_display = ("result", "kind", "sop_instance_uid", "size", "created_at")
+    list_filter = ("kind",)
+    raw_id_fields = ("result",)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAuditedAdmin):
+    list_display = ("result", "node", "status", "via", "created_at", "finished_at")
+    list_filter = ("status", "node")
+    raw_id_fields = ("result",)

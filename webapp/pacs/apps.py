@@ -8,3 +8,10 @@ class PacsConfig(AppConfig):
     name = "webapp.pacs"
     label = "pacs"
     verbose_name = "PACS"
+
+    def ready(self) -> None:
+        from webapp.detection.signals import result_stored
+        from webapp.pacs.deliveries import export_after_result
+
+        # Each stored result gets its DICOM objects, and goes to the nodes that take every result.
+        result_stored.connect(export_after_result, dispatch_uid="pacs.export_after_result")

@@ -1,0 +1,178 @@
+"""The API of a result's DICOM objects and of the DICOM nodes: list them (made on first ask),
+download one, send them to a node. Every read is audited like the result it comes from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from webapp.accounts.services import audit
+from webapp.core.permissions import MethodPermissions
+from webapp.core.sendfile import file_response
+from webapp.detection import services as detection
+from webapp.detection.models import DetectionResult
+from webapp.detection.query_params import int_param
+from webapp.pacs.deliveries import queue_export, request_delivery
+from webapp.pacs.models import Delivery, DicomNode, ResultObject
+
+_READ = ("studies.view_study", "detection.view_detectionresult")
+_RESULT_PARAMS = [
+    OpenApiParameter("result", OpenApiTypes.INT, description="a specific result of this study"),
+    OpenApiParameter("model_version", OpenApiTypes.INT, description="the result of this model version"),
+]
+
+
+def _result(request: Request, pk: int) -> DetectionResult:
+    try:
+        return detection.view_result(
+            request.user,
+            pk,
+            result_id=int_param(request, "result"),
+            model_version_id=int_param(request, "model_version"),
+        )
+    except DetectionResult.DoesNotExist:
+        raise NotFound(
+            "no detection result for this study yet: launch detection or wait for its job"
+        ) from None
+
+
+def _object_json(request: Request, study_id: int, obj: ResultObject) -> dict:
+    url = f"/api/studies/{study_id}/dicom/{obj.kind}/?result={obj.result_id}"
+    return {
+        "kind": obj.kind,
+        "label": ResultObject.Kind(obj.kind).label,
+        "sop_class_uid": obj.sop_class_uid,
+        "sop_instance_uid": obj.sop_instance_uid,
+        "series_instance_uid": obj.series_instance_uid,
+        "size": obj.size,
+        "url": request.build_absolute_uri(url),
+    }
+
+
+def _delivery_json(d: Delivery) -> dict:
+    return {
+        "id": d.pk,
+        "node": d.node.name,
+        "status": d.status,
+        "via": d.via,
+        "detail": d.detail,
+        "created_at": d.created_at,
+        "finished_at": d.finished_at,
+    }
+
+
+class StudyDicomView(APIView):
+    """The DICOM objects of a study's result (SR, SEG, a Parametric Map per map) and where they
+    were sent. 202 while they are being made (the first ask queues it)."""
+
+    permission_classes = [MethodPermissions]
+    method_permissions = {"GET": _READ}
+
+    @extend_schema(
+        parameters=_RESULT_PARAMS,
+        responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT},
+        tags=["pacs"],
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        result = _result(request, pk)
+        objects = list(ResultObject.objects.filter(result=result))
+        deliveries = Delivery.objects.filter(result=result).select_related("node")[:50]
+        body = {
+            "result": result.pk,
+            "objects": [_object_json(request, pk, o) for o in objects],
+            "deliveries": [_delivery_json(d) for d in deliveries],
+        }
+        if objects:
+            return Response(body)
+        transaction.on_commit(lambda: queue_export(result.pk, send=False))
+        return Response(
+            {**body, "detail": "the DICOM objects are being made: ask again in a moment"}, status=202
+        )
+
+
+class StudyDicomObjectView(APIView):
+    """One DICOM object of a study's result, as a DICOM file (PS3.10)."""
+
+    permission_classes = [MethodPermissions]
+    method_permissions = {"GET": _READ}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(ResultObject.Kind.values)),
+            *_RESULT_PARAMS,
+        ],
+        responses={(200, "application/dicom"): OpenApiResponse(OpenApiTypes.BINARY)},
+        operation_id="study_dicom_object",
+        tags=["pacs"],
+    )
+    def get(self, request: Request, pk: int, kind: str):
+        if kind not in ResultObject.Kind.values:
+            raise NotFound(f"the objects are {', '.join(ResultObject.Kind.values)}")
+        result = _result(request, pk)
+        obj = ResultObject.objects.filter(result=result, kind=kind).first()
+        path = Path(settings.MEDIA_ROOT) / obj.file if obj else None
+        if obj is None or not path.is_file():
+            raise NotFound(f"this result has no {kind} object (yet): GET /api/studies/{pk}/dicom/ makes them")
+        with transaction.atomic():
+            audit(request.user, "pacs.object_downloaded", result, details={"kind": kind, "study_id": pk})
+        response = file_response(path, "application/dicom")
+        response["Content-Disposition"] = f'attachment; filename="{kind}-{obj.sop_instance_uid}.dcm"'
+        response["Cache-Control"] = "private, no-cache"
+        return response
+
+
+class StudyDicomSendView(APIView):
+    """Send a study's result objects to a DICOM node (queued; its delivery says how it went)."""
+
+    permission_classes = [MethodPermissions]
+    method_permissions = {"POST": (*_READ, "pacs.send_results")}
+
+    @extend_schema(
+        parameters=_RESULT_PARAMS,
+        request=inline_serializer("SendRequest", {"node": serializers.CharField()}),
+        responses={202: OpenApiTypes.OBJECT},
+        tags=["pacs"],
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        name = str(request.data.get("node", "")) if isinstance(request.data, dict) else ""
+        node = DicomNode.objects.filter(name=name).first()
+        if node is None:
+            raise ValidationError({"node": f"no DICOM node named {name!r} (see GET /api/dicom-nodes/)"})
+        result = _result(request, pk)
+        try:
+            delivery = request_delivery(request.user, result, node)
+        except DicomNode.DoesNotExist:
+            raise ValidationError({"node": f"{name} is disabled or has no address to send to"}) from None
+        return Response(_delivery_json(delivery), status=status.HTTP_202_ACCEPTED)
+
+
+class DicomNodesView(APIView):
+    """The DICOM nodes (PACS, scanners) this site knows: what each may do (no addresses)."""
+
+    permission_classes = [MethodPermissions]
+    method_permissions = {"GET": ("pacs.view_dicomnode",)}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["pacs"])
+    def get(self, request: Request) -> Response:
+        nodes = DicomNode.objects.filter(enabled=True)
+        return Response(
+            [
+                {
+                    "name": n.name,
+                    "ae_title": n.ae_title,
+                    "can_receive_results": n.has_dimse or bool(n.dicomweb_url),
+                    "sends_us_studies": n.cohort_id is not None,
+                    "gets_every_result": n.send_results,
+                }
+                for n in nodes
+            ]
+        )
