@@ -196,3 +196,54 @@ def test_after_calibration_the_seg_is_cut_at_the_balanced_point_and_the_report_s
     assert ("seg" in objects) == bool(regions)
     if regions:
         assert f"{level:.4g}" in stored(objects["seg"]).ContentDescription
+
+
+def test_a_read_and_its_amendment_become_reports_that_name_the_reader_marks_and_history(
+    world, result, django_capture_on_commit_callbacks
+):
+    from webapp.pacs.exports import export_read
+    from webapp.worklists import services
+    from webapp.worklists.models import WorklistItem
+    from webapp.worklists.reads import record_read
+
+    world.radiologist.first_name, world.radiologist.last_name = "Ada", "Reader"
+    world.radiologist.save()
+    services.build_worklist(world.coordinator, world.cohort_a, name="w", readers=["rad"], blinded=False)
+    item = WorklistItem.objects.get(study=result.study)
+    mark = {"center_lps_mm": result.peaks[0]["center_lps_mm"], "diameter_mm": 12.5}
+    first = record_read(
+        world.radiologist,
+        item.pk,
+        verdict="abnormal",
+        reading_seconds=42.0,
+        operating_point="balanced",
+        lesion_marks=[mark],
+    )
+    report = export_read(first)
+    sr = hd.sr.srread(Path(settings.MEDIA_ROOT) / report.file)
+    assert sr.StudyInstanceUID == result.study.study_instance_uid
+    [read_group] = sr.content.get_image_measurement_groups()
+    evaluations = {e.name.meaning: e.value.meaning for e in read_group.get_qualitative_evaluations()}
+    assert (
+        evaluations["Reader's verdict"] == "Abnormal"
+        and evaluations["AI result shown to the reader"] == "Yes"
+    )
+    assert {m.name.meaning: m.value for m in read_group.get_measurements()}["Reading time"] == 42.0
+    [marked] = sr.content.get_planar_roi_measurement_groups()
+    assert np.allclose(marked.roi.value, [mark["center_lps_mm"]], atol=0.01)
+    assert [m.value for m in marked.get_measurements()] == [12.5]
+    names = [str(i.PersonName) for i in sr.ContentSequence if i.ValueType == "PNAME"]
+    assert names == ["Reader^Ada"]
+
+    amended = record_read(
+        world.radiologist,
+        item.pk,
+        verdict="normal",
+        reading_seconds=5.0,
+        operating_point="balanced",
+        amend_reason="wrong study",
+    )
+    second = hd.sr.srread(Path(settings.MEDIA_ROOT) / export_read(amended).file)
+    assert second.SeriesInstanceUID == sr.SeriesInstanceUID and second.InstanceNumber == 2
+    predecessor = second.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert predecessor.ReferencedSOPInstanceUID == sr.SOPInstanceUID

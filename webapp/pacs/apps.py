@@ -11,7 +11,10 @@ class PacsConfig(AppConfig):
 
     def ready(self) -> None:
         from webapp.detection.signals import result_stored
-        from webapp.pacs.deliveries import export_after_result
+        from webapp.pacs.deliveries import export_after_read, export_after_result
+        from webapp.worklists.signals import read_recorded
 
-        # Each stored result gets its DICOM objects, and goes to the nodes that take every result.
+        # Each stored result and each read gets its DICOM objects, and goes to the nodes that
+        # take every result.
         result_stored.connect(export_after_result, dispatch_uid="pacs.export_after_result")
+        read_recorded.connect(export_after_read, dispatch_uid="pacs.export_after_read")

@@ -20,13 +20,15 @@ from django.utils import timezone
 from webapp.accounts.services import audit
 from webapp.core.errors import require
 from webapp.detection.models import DetectionResult
-from webapp.pacs.exports import export_result
+from webapp.pacs.exports import export_read, export_result
 from webapp.pacs.models import Delivery, DicomNode
 from webapp.pacs.sending import NodeUnreachable, send
+from webapp.worklists.models import Read
 
 log = logging.getLogger(__name__)
 
 EXPORT_TASK = "pacs.export_result"
+EXPORT_READ_TASK = "pacs.export_read"
 DELIVER_TASK = "pacs.deliver"
 
 
@@ -42,6 +44,31 @@ def export_after_result(sender: object, *, result_id: int, **kwargs: object) -> 
     """``result_stored`` receiver: once the result commits, queue its export."""
     if settings.DICOM_EXPORT_RESULTS or DicomNode.objects.filter(send_results=True, enabled=True).exists():
         transaction.on_commit(lambda: queue_export(result_id))
+
+
+def export_after_read(sender: object, *, read_id: int, **kwargs: object) -> None:
+    """``read_recorded`` receiver: once the read commits, queue its report."""
+    if settings.DICOM_EXPORT_RESULTS or DicomNode.objects.filter(send_results=True, enabled=True).exists():
+        transaction.on_commit(
+            lambda: current_app.send_task(
+                EXPORT_READ_TASK, kwargs={"read_id": read_id}, queue=settings.DETECTION_QUEUE
+            )
+        )
+
+
+def export_read_and_send(read_id: int) -> list[int]:
+    """The worker's part for a read: its report, then to every node that takes every result."""
+    read = Read.objects.select_related("result", "reader").filter(pk=read_id).first()
+    if read is None:
+        return []
+    export_read(read)
+    deliveries = [
+        Delivery.objects.create(result=read.result, read=read, node=node)
+        for node in DicomNode.objects.filter(send_results=True, enabled=True)
+    ]
+    for delivery in deliveries:
+        deliver(delivery.pk)
+    return [d.pk for d in deliveries]
 
 
 def export_and_send(result_id: int, send: bool = True) -> list[int]:
@@ -85,8 +112,14 @@ def request_delivery(acting_user: AbstractBaseUser, result: DetectionResult, nod
 def deliver(delivery_id: int) -> str:
     """Send one delivery's objects; its status afterwards. NodeUnreachable propagates after
     the row says so (the task retries)."""
-    delivery = Delivery.objects.select_related("node", "result").get(pk=delivery_id)
-    objects = export_result(delivery.result)
+    delivery = Delivery.objects.select_related("node", "result", "read").get(pk=delivery_id)
+    if delivery.read is not None:
+        report = export_read(delivery.read)
+        objects: list = [report]
+        kinds = {report.sop_instance_uid: "read-sr"}
+    else:
+        objects = export_result(delivery.result)
+        kinds = {o.sop_instance_uid: o.kind for o in objects}
     files = [Path(settings.MEDIA_ROOT) / o.file for o in objects]
     node = delivery.node
     try:
@@ -96,7 +129,6 @@ def deliver(delivery_id: int) -> str:
             status=Delivery.Status.FAILED, detail=str(e), finished_at=timezone.now()
         )
         raise
-    kinds = {o.sop_instance_uid: o.kind for o in objects}
     detail = "\n".join(f"{kinds.get(s.sop_instance_uid, s.sop_instance_uid)}: {s.answer}" for s in sent)
     status = Delivery.Status.SENT if all(s.ok for s in sent) else Delivery.Status.FAILED
     Delivery.objects.filter(pk=delivery.pk).update(

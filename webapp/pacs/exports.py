@@ -26,11 +26,13 @@ from webapp.detection.models import DetectionResult
 from webapp.detection.points import DEFAULT_POINT, POINT_LABELS
 from webapp.detection.selectors import latest_calibration
 from webapp.pacs.equipment import Equipment
-from webapp.pacs.models import ResultObject
+from webapp.pacs.models import ReadReport, ResultObject
 from webapp.pacs.parametric_maps import parametric_map
+from webapp.pacs.read_reports import read_report
 from webapp.pacs.reports import Call, measurement_report
 from webapp.pacs.segmentations import finding_regions, segmentation
 from webapp.pacs.source_images import SourceImages, source_images
+from webapp.worklists.models import Read
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +135,35 @@ def export_result(result: DetectionResult) -> list[ResultObject]:
         raise
     log.info("result %s: %s DICOM objects stored", result.pk, len(rows))
     return rows
+
+
+def export_read(read: Read) -> ReadReport:
+    """The read's SR, made now if it was not made before (an amendment's names its predecessor's)."""
+    existing = ReadReport.objects.filter(read=read).first()
+    if existing is not None:
+        return existing
+    result = read.result
+    source = source_images(result.series_instance_uid, result.grid)
+    previous = ReadReport.objects.filter(read_id=read.supersedes_id).first() if read.supersedes_id else None
+    series = previous.series_instance_uid if previous else UID()  # a read's versions share a series
+    ds = read_report(read, source, series, Path(settings.MEDIA_ROOT) / previous.file if previous else None)
+    relative = Path("dicom-results") / f"read-{read.pk}" / UID()
+    target = Path(settings.MEDIA_ROOT) / relative
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        size, digest = _write(target / "sr.dcm", ds)
+        with transaction.atomic():
+            return ReadReport.objects.create(
+                read=read,
+                sop_instance_uid=str(ds.SOPInstanceUID),
+                series_instance_uid=series,
+                file=(relative / "sr.dcm").as_posix(),
+                size=size,
+                sha256=digest,
+            )
+    except IntegrityError:
+        shutil.rmtree(target, ignore_errors=True)
+        return ReadReport.objects.get(read=read)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise

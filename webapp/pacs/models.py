@@ -18,6 +18,7 @@ from django.utils import timezone
 from webapp.cohorts.models import Cohort
 from webapp.detection.models import DetectionResult
 from webapp.studies.models import Study
+from webapp.worklists.models import Read
 
 # PS3.5 AE title: 1-16 characters of the default repertoire, no backslash, no control characters;
 # leading and trailing spaces are not significant.
@@ -119,8 +120,21 @@ class ResultObject(models.Model):
         permissions = [("send_results", "Can send results to a DICOM node")]
 
 
+class ReadReport(models.Model):
+    """A radiologist's read as a DICOM SR (read_reports.py), made when the read is recorded."""
+
+    read = models.OneToOneField(Read, on_delete=models.CASCADE, related_name="dicom_report")
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    series_instance_uid = models.CharField(max_length=64)
+    file = models.CharField(max_length=400)  # relative to MEDIA_ROOT
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+
 class Delivery(models.Model):
-    """Sending a result's DICOM objects to one node: automatic (``send_results``) or asked for."""
+    """Sending a result's DICOM objects (or, with ``read``, a read's report) to one node:
+    automatic (``send_results``) or asked for."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -128,6 +142,7 @@ class Delivery(models.Model):
         FAILED = "failed", "Failed"
 
     result = models.ForeignKey(DetectionResult, on_delete=models.CASCADE, related_name="deliveries")
+    read = models.ForeignKey(Read, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     node = models.ForeignKey(DicomNode, on_delete=models.CASCADE, related_name="deliveries")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     via = models.CharField(max_length=16, blank=True)  # "c-store" or "stow-rs"

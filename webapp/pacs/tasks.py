@@ -15,6 +15,11 @@ def export_result(result_id: int, send: bool = True) -> list[int]:
     return deliveries.export_and_send(result_id, send)
 
 
+@shared_task(name=deliveries.EXPORT_READ_TASK, **_RELIABLE)
+def export_read(read_id: int) -> list[int]:
+    return deliveries.export_read_and_send(read_id)
+
+
 @shared_task(
     name=deliveries.DELIVER_TASK,
     autoretry_for=(NodeUnreachable,),

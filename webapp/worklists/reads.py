@@ -29,6 +29,7 @@ from webapp.worklists.models import (
     Verdict,
 )
 from webapp.worklists.services import assigned_item
+from webapp.worklists.signals import read_recorded
 
 # Limits of a read; anything past them is a client bug or a typo, not a reading.
 MAX_READING_SECONDS = 12 * 3600
@@ -265,6 +266,7 @@ def record_read(
                     **({"amend_reason": amend_reason} if amend_reason else {}),
                 },
             )
+            read_recorded.send(sender=Read, read_id=read.pk)
     except IntegrityError:
         # Two submissions of one read raced; the database kept the first.
         raise Conflict("this item was just read by you in another request; reload it") from None
