@@ -13,7 +13,7 @@ from pydicom.data import get_testdata_file
 
 from tests.webapp.factories import ModelVersionFactory, detection_result
 from webapp.accounts.models import AuditEvent
-from webapp.pacs.models import Delivery, DicomNode, ResultObject
+from webapp.pacs.models import Delivery, DicomNode, ResultObject, Retrieval
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +23,8 @@ ALL_A_ONLY = {"radiologist": 404, "coordinator": 404, "admin": 200, "anonymous":
 SENDERS = {"radiologist": 403, "coordinator": 202, "admin": 202, "anonymous": 401}
 SENDERS_B = {"radiologist": 403, "coordinator": 404, "admin": 202, "anonymous": 401}
 NODE_READERS = {"radiologist": 403, "coordinator": 200, "admin": 200, "anonymous": 401}
+PULLERS = {"radiologist": 403, "coordinator": 403, "admin": 202, "anonymous": 401}
+ADMIN_ONLY = {"radiologist": 403, "coordinator": 403, "admin": 200, "anonymous": 401}
 
 
 def _object(result, kind: str = "sr") -> ResultObject:
@@ -51,7 +53,8 @@ def results(world):
     result_b = detection_result(world.study_b, version, 0.1)
     _object(result_a)
     _object(result_b)
-    DicomNode.objects.create(name="pacs", ae_title="PACS", host="127.0.0.1", port=11112)
+    node = DicomNode.objects.create(name="pacs", ae_title="PACS", host="127.0.0.1", port=11112)
+    Retrieval.objects.create(node=node, study_instance_uid="1.2.3", cohort=world.cohort_a)
     return result_a, result_b
 
 
@@ -63,6 +66,14 @@ CASES = [
     ("dicom-send-A", "post", "/api/studies/{study_A}/dicom/send/", {"node": "pacs"}, SENDERS),
     ("dicom-send-B", "post", "/api/studies/{study_B}/dicom/send/", {"node": "pacs"}, SENDERS_B),
     ("dicom-nodes", "get", "/api/dicom-nodes/", None, NODE_READERS),
+    (
+        "dicom-retrieve",
+        "post",
+        "/api/dicom-nodes/{node}/retrieve/",
+        {"study_instance_uid": "1.2.3", "cohort": "{A}"},
+        PULLERS,
+    ),
+    ("retrieval", "get", "/api/retrievals/{retrieval}/", None, ADMIN_ONLY),
 ]
 
 
@@ -77,7 +88,15 @@ def test_pacs_endpoint_role_matrix(world, results, api, method, url, body, role,
     from webapp.celery import app
 
     monkeypatch.setattr(app, "send_task", lambda *a, **k: None)  # nothing leaves the test
-    url = url.format(study_A=world.study_a.pk, study_B=world.study_b.pk)
+    ids = {
+        "study_A": world.study_a.pk,
+        "study_B": world.study_b.pk,
+        "retrieval": Retrieval.objects.get().pk,
+        "node": "pacs",
+    }
+    url = url.format(**ids)
+    if body is not None:
+        body = {k: world.cohort_a.pk if v == "{A}" else v for k, v in body.items()}
     client = api(world.user(role))
     response = client.post(url, body, format="json") if method == "post" else client.get(url)
     assert response.status_code == status, getattr(response, "content", b"")[:300]
@@ -128,3 +147,16 @@ def test_a_result_without_objects_queues_them_once_asked(
     assert sent == [("pacs.export_result", {"result_id": result.pk, "send": False})]
     r = api(world.radiologist).get(f"/api/studies/{world.study_a.pk}/dicom/seg/")
     assert r.status_code == 404
+
+
+def test_a_pull_needs_a_uid_and_a_cohort_of_ones_own(world, results, api, monkeypatch):
+    from webapp.celery import app
+
+    monkeypatch.setattr(app, "send_task", lambda *a, **k: None)
+    client = api(world.admin)
+    url = "/api/dicom-nodes/pacs/retrieve/"
+    r = client.post(url, {"study_instance_uid": "1.2.x", "cohort": world.cohort_a.pk}, format="json")
+    assert r.status_code == 400 and "StudyInstanceUID" in str(r.json())
+    r = client.post(url, {"study_instance_uid": "1.2.3", "cohort": 999999}, format="json")
+    assert r.status_code == 400 and "no cohort" in str(r.json())
+    assert client.post("/api/dicom-nodes/nowhere/retrieve/", {}, format="json").status_code == 404

@@ -23,7 +23,7 @@ from tests.webapp.workers import Worker, wait_for, worker_env
 from webapp.accounts.models import AuditEvent
 from webapp.cohorts.models import CohortStudy
 from webapp.detection.models import DetectionJob, DetectionResult
-from webapp.pacs.models import Delivery, DicomNode, ReceivedStudy, ResultObject
+from webapp.pacs.models import Delivery, DicomNode, ReceivedStudy, ResultObject, Retrieval
 from webapp.studies.models import Instance, Study
 
 pytestmark = [
@@ -214,3 +214,70 @@ def test_the_round_trip_orthanc_in_detection_seg_pm_sr_back_in_orthanc(
         "pm-local": ParametricMapStorage,
     }
     assert len(held) == len(phantoms.files(0)) + len(objects)
+
+
+def _pull(world, orthanc, node: DicomNode, phantoms, index: int) -> tuple[Retrieval, Study]:
+    from webapp.pacs.retrieving import run_retrieval
+
+    orthanc.clear()
+    orthanc.upload(phantoms.files(index))
+    uid = pydicom.dcmread(phantoms.files(index)[0]).StudyInstanceUID
+    retrieval = Retrieval.objects.create(node=node, study_instance_uid=uid, cohort=world.cohort_b)
+    run_retrieval(retrieval.pk)  # what the worker's task runs
+    retrieval.refresh_from_db()
+    return retrieval, Study.objects.filter(study_instance_uid=uid).first()
+
+
+def test_an_admin_pulls_a_study_from_orthanc_by_c_move_into_a_cohort(world, orthanc, receiver, phantoms):
+    # Orthanc is known for DIMSE but may not push on its own: the pull alone lets it in.
+    node = DicomNode.objects.create(
+        name="orthanc", ae_title=orthanc.aet, host="127.0.0.1", port=orthanc.dicom_port
+    )
+    retrieval, study = _pull(world, orthanc, node, phantoms, 1)
+    assert (retrieval.status, retrieval.via, retrieval.instances) == (
+        "done",
+        "c-move",
+        len(phantoms.files(1)),
+    )
+    assert study is not None and CohortStudy.objects.filter(study=study, cohort=world.cohort_b).exists()
+    assert Instance.objects.filter(series__study=study).count() == len(phantoms.files(1))
+    assert ReceivedStudy.objects.get(study=study).cohort == world.cohort_b
+    # Once the pull is over, Orthanc may not push again.
+    assoc = scu_send(receiver, orthanc.aet, [pydicom.dcmread(phantoms.files(2)[0])])
+    assert assoc.is_rejected
+
+
+def test_a_pull_of_a_study_the_pacs_does_not_have_fails_with_a_reason(world, orthanc, receiver):
+    from webapp.pacs.retrieving import run_retrieval
+
+    orthanc.clear()
+    node = DicomNode.objects.create(
+        name="orthanc", ae_title=orthanc.aet, host="127.0.0.1", port=orthanc.dicom_port
+    )
+    retrieval = Retrieval.objects.create(node=node, study_instance_uid="1.2.3.4.5", cohort=world.cohort_a)
+    assert run_retrieval(retrieval.pk) == "failed"
+    retrieval.refresh_from_db()
+    assert retrieval.status == "failed" and "0 sent" in retrieval.detail  # Orthanc answers 0xC000
+
+
+def test_an_admin_pulls_a_study_from_a_dicomweb_pacs_by_wado_rs(
+    world, orthanc, active_model, phantoms, monkeypatch
+):
+    from webapp.celery import app
+
+    monkeypatch.setattr(app, "send_task", lambda *a, **k: None)  # the detection job is only queued
+    world.cohort_b.purpose = "screening"
+    world.cohort_b.save()
+    node = DicomNode.objects.create(
+        name="orthanc-web", ae_title=orthanc.aet, dicomweb_url=f"{orthanc.url}/dicom-web"
+    )
+    retrieval, study = _pull(world, orthanc, node, phantoms, 2)
+    assert (retrieval.status, retrieval.via, retrieval.instances) == (
+        "done",
+        "wado-rs",
+        len(phantoms.files(2)),
+    )
+    assert CohortStudy.objects.filter(study=study, cohort=world.cohort_b).exists()
+    assert DetectionJob.objects.filter(study=study).exists(), (
+        "a whole study arrived: detection is queued at once"
+    )

@@ -76,6 +76,9 @@ OTHER_TESTS: dict[str, tuple[str, str, str | None]] = {
 
 # Endpoints with an object in the URL that need no other-cohort case, and why.
 EXEMPT_FROM_OTHER_COHORT = {
+    # Pulling studies from a DICOM node is the admins' only, and admins see every cohort.
+    "dicom-node-retrieve": "admins only, who see every cohort",
+    "retrieval": "admins only, who see every cohort",
     # Model versions belong to no cohort: every role sees the same ones.
     "model-version-detail": "model versions belong to no cohort",
     "model-version-activate": "model versions belong to no cohort (admins only)",

@@ -156,3 +156,32 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "deliveries"
+
+
+class Retrieval(models.Model):
+    """An admin's pull of one study from a node into a cohort: C-MOVE to our own receiver when
+    the node has a DICOM address (the receiver files what arrives under this row's cohort), else
+    WADO-RS from its DICOMweb root."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    node = models.ForeignKey(DicomNode, on_delete=models.CASCADE, related_name="retrievals")
+    study_instance_uid = models.CharField(max_length=64, db_index=True)
+    cohort = models.ForeignKey(Cohort, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    via = models.CharField(max_length=16, blank=True)  # "c-move" or "wado-rs"
+    instances = models.PositiveIntegerField(default=0)  # received (C-MOVE: the node's count)
+    detail = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("retrieve_studies", "Can pull studies from a DICOM node into a cohort")]

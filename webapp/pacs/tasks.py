@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from webapp.pacs import deliveries
+from webapp.pacs import deliveries, retrieving
 from webapp.pacs.sending import NodeUnreachable
 
 _RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
@@ -30,3 +30,8 @@ def export_read(read_id: int) -> list[int]:
 )
 def deliver(delivery_id: int) -> str:
     return deliveries.deliver(delivery_id)
+
+
+@shared_task(name=retrieving.RETRIEVE_TASK, **_RELIABLE)
+def retrieve(retrieval_id: int) -> str:
+    return retrieving.run_retrieval(retrieval_id)

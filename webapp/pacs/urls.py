@@ -11,4 +11,6 @@ urlpatterns = [
         "studies/<int:pk>/dicom/<str:kind>/", views.StudyDicomObjectView.as_view(), name="study-dicom-object"
     ),
     path("dicom-nodes/", views.DicomNodesView.as_view(), name="dicom-nodes"),
+    path("dicom-nodes/<slug:name>/retrieve/", views.NodeRetrieveView.as_view(), name="dicom-node-retrieve"),
+    path("retrievals/<int:pk>/", views.RetrievalView.as_view(), name="retrieval"),
 ]

@@ -22,7 +22,8 @@ from webapp.detection import services as detection
 from webapp.detection.models import DetectionResult
 from webapp.detection.query_params import int_param
 from webapp.pacs.deliveries import queue_export, request_delivery
-from webapp.pacs.models import Delivery, DicomNode, ResultObject
+from webapp.pacs.models import Delivery, DicomNode, ResultObject, Retrieval
+from webapp.pacs.retrieving import request_retrieval
 
 _READ = ("studies.view_study", "detection.view_detectionresult")
 _RESULT_PARAMS = [
@@ -176,3 +177,58 @@ class DicomNodesView(APIView):
                 for n in nodes
             ]
         )
+
+
+def _retrieval_json(r: Retrieval) -> dict:
+    return {
+        "id": r.pk,
+        "node": r.node.name,
+        "study_instance_uid": r.study_instance_uid,
+        "cohort": r.cohort_id,
+        "status": r.status,
+        "via": r.via,
+        "instances": r.instances,
+        "detail": r.detail,
+        "created_at": r.created_at,
+        "finished_at": r.finished_at,
+    }
+
+
+class NodeRetrieveView(APIView):
+    """Pull a study from a node into a cohort (C-MOVE to our receiver, or WADO-RS): queued."""
+
+    permission_classes = [MethodPermissions]
+    method_permissions = {"POST": ("pacs.retrieve_studies",)}
+
+    @extend_schema(
+        request=inline_serializer(
+            "RetrieveRequest",
+            {"study_instance_uid": serializers.CharField(), "cohort": serializers.IntegerField()},
+        ),
+        responses={202: OpenApiTypes.OBJECT},
+        tags=["pacs"],
+    )
+    def post(self, request: Request, name: str) -> Response:
+        node = DicomNode.objects.filter(name=name).first()
+        if node is None:
+            raise NotFound(f"no DICOM node named {name!r}")
+        body = request.data if isinstance(request.data, dict) else {}
+        cohort = body.get("cohort")
+        if not isinstance(cohort, int):
+            raise ValidationError({"cohort": "the id of the cohort to store the study in"})
+        retrieval = request_retrieval(request.user, node, str(body.get("study_instance_uid", "")), cohort)
+        return Response(_retrieval_json(retrieval), status=status.HTTP_202_ACCEPTED)
+
+
+class RetrievalView(APIView):
+    """How a pull went."""
+
+    permission_classes = [MethodPermissions]
+    method_permissions = {"GET": ("pacs.retrieve_studies",)}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, tags=["pacs"])
+    def get(self, request: Request, pk: int) -> Response:
+        retrieval = Retrieval.objects.select_related("node").filter(pk=pk).first()
+        if retrieval is None:
+            raise NotFound("no such retrieval")
+        return Response(_retrieval_json(retrieval))

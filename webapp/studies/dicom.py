@@ -103,11 +103,16 @@ def _date(ds: Dataset, keyword: str) -> dt.date | None:
         return None
 
 
+def is_uid(value: str) -> bool:
+    """A DICOM UID: at most 64 characters of digits and dots."""
+    return len(value) <= 64 and bool(_UID_SAFE_RE.match(value))
+
+
 def _uid(ds: Dataset, keyword: str, label: str) -> str:
     value = _text(ds, keyword, 200)
     if not value:
         raise Rejected(f"missing {label} ({keyword}); every stored image needs its {label}")
-    if len(value) > 64 or not _UID_SAFE_RE.match(value):
+    if not is_uid(value):
         raise Rejected(f"malformed {label} {value[:70]!r}: a UID is at most 64 digits and dots")
     return value
 
