@@ -53,6 +53,14 @@ def urls(study: Study) -> dict[str, str]:
         "instance-metadata": f"{base}/series/{se}/instances/{sop}/metadata",
         "instance": f"{base}/series/{se}/instances/{sop}",
         "frames": f"{base}/series/{se}/instances/{sop}/frames/1",
+        "study": base,
+        "series-retrieve": f"{base}/series/{se}",
+        "instance-rendered": f"{base}/series/{se}/instances/{sop}/rendered",
+        "frames-rendered": f"{base}/series/{se}/instances/{sop}/frames/1/rendered",
+        "instance-thumbnail": f"{base}/series/{se}/instances/{sop}/thumbnail",
+        "frames-thumbnail": f"{base}/series/{se}/instances/{sop}/frames/1/thumbnail",
+        "series-thumbnail": f"{base}/series/{se}/thumbnail",
+        "study-thumbnail": f"{base}/thumbnail",
     }
 
 
@@ -74,6 +82,14 @@ def tag(item: dict, hex_tag: str):
         "instance-metadata",
         "instance",
         "frames",
+        "study",
+        "series-retrieve",
+        "instance-rendered",
+        "frames-rendered",
+        "instance-thumbnail",
+        "frames-thumbnail",
+        "series-thumbnail",
+        "study-thumbnail",
     ],
 )
 def test_permissions_per_endpoint_and_role(world, ct, api, role, endpoint):
@@ -98,6 +114,20 @@ def test_study_search_shows_only_visible_studies(world, ct, api, role):
     uids = {tag(s, "0020000D") for s in json.loads(r.content)}
     assert ours.study_instance_uid in uids
     assert (theirs.study_instance_uid in uids) == (role == "admin")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("level", ["series", "instances"])
+def test_top_level_series_and_instance_searches_show_only_visible_studies(world, ct, api, role, level):
+    ours, theirs = ct
+    r = api(world.user(role)).get(f"/dicomweb/{level}")
+    if role == "anonymous":
+        assert r.status_code == 401
+        return
+    assert r.status_code == 200
+    studies = {tag(item, "0020000D") for item in json.loads(r.content)}
+    assert ours.study_instance_uid in studies
+    assert (theirs.study_instance_uid in studies) == (role == "admin")
 
 
 def test_a_user_without_a_role_is_refused(api, ct):

@@ -59,6 +59,16 @@ OTHER_TESTS: dict[str, tuple[str, str, str | None]] = {
         None,
     ),
     "dicomweb:studies": ("tests.webapp.test_dicomweb", "test_study_search_shows_only_visible_studies", None),
+    "dicomweb:series": (
+        "tests.webapp.test_dicomweb",
+        "test_top_level_series_and_instance_searches_show_only_visible_studies",
+        None,
+    ),
+    "dicomweb:instances": (
+        "tests.webapp.test_dicomweb",
+        "test_top_level_series_and_instance_searches_show_only_visible_studies",
+        None,
+    ),
     **{
         f"dicomweb:{name}": ("tests.webapp.test_dicomweb", "test_permissions_per_endpoint_and_role", endpoint)
         for name, endpoint in {
@@ -70,6 +80,13 @@ OTHER_TESTS: dict[str, tuple[str, str, str | None]] = {
             "instance-metadata": "instance-metadata",
             "instance": "instance",
             "frames": "frames",
+            "series-retrieve": "series-retrieve",
+            "instance-rendered": "instance-rendered",
+            "frames-rendered": "frames-rendered",
+            "instance-thumbnail": "instance-thumbnail",
+            "frames-thumbnail": "frames-thumbnail",
+            "series-thumbnail": "series-thumbnail",
+            "study-thumbnail": "study-thumbnail",
         }.items()
     },
 }

@@ -182,8 +182,11 @@ def test_who_may_store_into_which_cohort(world, api, phantoms, role, cohort, sta
 def test_other_methods_still_reach_qido_and_session_posts_need_csrf(world, api, client, phantoms):
     r = api(world.radiologist).get("/dicomweb/studies", HTTP_ACCEPT="application/dicom+json")
     assert r.status_code == 200 and isinstance(json.loads(r.content), list)
+    # GET of one study is WADO-RS (a multipart of its instances), not JSON; other methods are refused
     r = api(world.radiologist).get("/dicomweb/studies/1.2.3", HTTP_ACCEPT="application/dicom+json")
-    assert r.status_code == 405 and r["Allow"] == "POST"
+    assert r.status_code == 406
+    r = api(world.radiologist).delete("/dicomweb/studies/1.2.3")
+    assert r.status_code == 405 and r["Allow"] == "GET, POST"
     from django.test import Client
 
     csrf_client = Client(enforce_csrf_checks=True)

@@ -56,9 +56,8 @@ def attr(out: Json, tag_vr: tuple[str, str], *values: Any) -> None:
     out[tag] = {"vr": vr, "Value": kept} if kept else {"vr": vr}
 
 
-def study_json(study, modalities: list[str]) -> Json:
-    """A QIDO-RS study result from the index (no file is read). No RetrieveURL: whole-study
-    retrieval is not offered (metadata, instances and frames are)."""
+def study_json(study, modalities: list[str], retrieve_url: str) -> Json:
+    """A QIDO-RS study result from the index (no file is read)."""
     out: Json = {}
     attr(out, STUDY_DATE, study.study_date)
     attr(out, STUDY_TIME)
@@ -75,10 +74,11 @@ def study_json(study, modalities: list[str]) -> Json:
     attr(out, STUDY_ID)
     attr(out, NUMBER_OF_STUDY_RELATED_SERIES, study.series_count)
     attr(out, NUMBER_OF_STUDY_RELATED_INSTANCES, study.instance_count)
+    attr(out, RETRIEVE_URL, retrieve_url)
     return out
 
 
-def series_json(study, series) -> Json:
+def series_json(study, series, retrieve_url: str) -> Json:
     out: Json = {}
     attr(out, MODALITY, series.modality)
     attr(out, SERIES_DESCRIPTION, series.series_description)
@@ -87,6 +87,7 @@ def series_json(study, series) -> Json:
     attr(out, SERIES_INSTANCE_UID, series.series_instance_uid)
     attr(out, SERIES_NUMBER, series.series_number)
     attr(out, NUMBER_OF_SERIES_RELATED_INSTANCES, series.instance_count)
+    attr(out, RETRIEVE_URL, retrieve_url)
     return out
 
 

@@ -114,6 +114,9 @@ SERIES_FIELDS = (
     Field("SeriesDescription", "0008103E", text_ci, "series_description"),
     Field("BodyPartExamined", "00180015", text_ci, "body_part_examined"),
 )
+# The top-level /series and /instances searches also match the study they are in.
+STUDY_OF = Field("StudyInstanceUID", "0020000D", uid_list, "study__study_instance_uid")
+SERIES_OF = Field("SeriesInstanceUID", "0020000E", uid_list, "series__series_instance_uid")
 INSTANCE_FIELDS = (
     Field("SOPInstanceUID", "00080018", uid_list, "sop_instance_uid"),
     Field("SOPClassUID", "00080016", uid_list, "sop_class_uid"),
@@ -168,3 +171,29 @@ def parse(params: QueryDict, fields: tuple[Field, ...], *, max_results: int) -> 
     limit = min(_int_param(params, "limit", max_results, 1), max_results)
     offset = _int_param(params, "offset", 0, 0)
     return Query(filters, limit, offset, warnings)
+
+
+def includefield_warnings(params: QueryDict, returned: set[str]) -> list[str]:
+    """``includefield`` asks for attributes beyond the defaults: every attribute this index holds
+    is returned already, so only those it does not hold need a word (the WADO-RS metadata of the
+    series or instance has them all)."""
+    from pydicom.datadict import tag_for_keyword
+
+    missing = []
+    for raw in params.getlist("includefield"):
+        for name in (v.strip() for v in raw.split(",")):
+            if not name or name.lower() == "all":
+                continue
+            tag = (
+                name.upper() if len(name) == 8 and all(c in "0123456789abcdefABCDEF" for c in name) else None
+            )
+            if tag is None and (number := tag_for_keyword(name)) is not None:
+                tag = f"{number:08X}"
+            if tag not in returned:
+                missing.append(name)
+    if not missing:
+        return []
+    return [
+        f"includefield {', '.join(missing)}: not held in the search index and not returned; "
+        "retrieve the metadata (WADO-RS) for every attribute"
+    ]

@@ -30,8 +30,38 @@ def visible_study(user: UserLike, study_uid: str) -> Study:
     return visible_studies(user).select_related("patient").get(study_instance_uid=study_uid)
 
 
+def visible_series(user: UserLike) -> QuerySet[Series]:
+    """Every series of the studies the user sees (the top-level QIDO-RS /series)."""
+    return (
+        Series.objects.filter(study__in=visible_studies(user).values("pk"))
+        .select_related("study")
+        .annotate(instance_count=count_of(Instance, "series"))
+        .order_by("-study__created_at", "study_id", "series_number", "id")
+    )
+
+
+def visible_instances(user: UserLike) -> QuerySet[Instance]:
+    """Every instance of the studies the user sees (the top-level QIDO-RS /instances)."""
+    return (
+        Instance.objects.filter(series__study__in=visible_studies(user).values("pk"))
+        .select_related("series", "series__study")
+        .order_by(
+            "-series__study__created_at",
+            "series__study_id",
+            "series__series_number",
+            "series_id",
+            "instance_number",
+            "id",
+        )
+    )
+
+
 def series_in(study: Study) -> QuerySet[Series]:
-    return study.series.annotate(instance_count=count_of(Instance, "series")).order_by("series_number", "id")
+    return (
+        study.series.select_related("study")
+        .annotate(instance_count=count_of(Instance, "series"))
+        .order_by("series_number", "id")
+    )
 
 
 def series_by_uid(study: Study, series_uid: str) -> Series:
@@ -39,7 +69,7 @@ def series_by_uid(study: Study, series_uid: str) -> Series:
 
 
 def instances_in(study: Study, series_uid: str | None = None) -> QuerySet[Instance]:
-    qs = Instance.objects.filter(series__study=study).select_related("series")
+    qs = Instance.objects.filter(series__study=study).select_related("series", "series__study")
     if series_uid is not None:
         qs = qs.filter(series__series_instance_uid=series_uid)
     return qs.order_by("series__series_number", "series_id", "instance_number", "id")

@@ -43,18 +43,24 @@ def search_studies(acting_user: AbstractBaseUser, query: Query) -> Page:
     return page
 
 
-def search_series(acting_user: AbstractBaseUser, study_uid: str, query: Query) -> tuple[Study, Page]:
+def search_series(acting_user: AbstractBaseUser, study_uid: str | None, query: Query) -> Page:
+    """Series of one study, or (``study_uid`` None) of every study the user sees."""
+    if study_uid is None:
+        return _page(selectors.visible_series(acting_user), query)
     study = selectors.visible_study(acting_user, study_uid)
-    return study, _page(selectors.series_in(study), query)
+    return _page(selectors.series_in(study), query)
 
 
 def search_instances(
-    acting_user: AbstractBaseUser, study_uid: str, series_uid: str | None, query: Query
-) -> tuple[Study, Page]:
+    acting_user: AbstractBaseUser, study_uid: str | None, series_uid: str | None, query: Query
+) -> Page:
+    """Instances of one series, one study, or (``study_uid`` None) every study the user sees."""
+    if study_uid is None:
+        return _page(selectors.visible_instances(acting_user), query)
     study = selectors.visible_study(acting_user, study_uid)
     if series_uid is not None:
         selectors.series_by_uid(study, series_uid)  # a series of another study is not found
-    return study, _page(selectors.instances_in(study, series_uid), query)
+    return _page(selectors.instances_in(study, series_uid), query)
 
 
 def retrieve_metadata(

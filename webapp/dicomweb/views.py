@@ -92,36 +92,62 @@ class StudySearchView(DicomWebView):
         q = query.parse(request.query_params, query.STUDY_FIELDS, max_results=settings.DICOMWEB_MAX_RESULTS)
         page = services.search_studies(request.user, q)
         modalities = services.modalities_by_study([s.pk for s in page.rows])
-        body = [dicomjson.study_json(s, modalities.get(s.pk, [])) for s in page.rows]
-        return http.dicom_json(body, q.warnings + _more_warning(page))
+        body = [
+            dicomjson.study_json(
+                s, modalities.get(s.pk, []), self.url(request, "study", s.study_instance_uid)
+            )
+            for s in page.rows
+        ]
+        return http.dicom_json(body, q.warnings + _included(request, body) + _more_warning(page))
 
 
 class SeriesSearchView(DicomWebView):
-    def get(self, request: Request, study: str) -> HttpResponse:
+    def get(self, request: Request, study: str | None = None) -> HttpResponse:
         self.require_json(request)
-        q = query.parse(request.query_params, query.SERIES_FIELDS, max_results=settings.DICOMWEB_MAX_RESULTS)
-        found, page = services.search_series(request.user, study, q)
-        body = [dicomjson.series_json(found, s) for s in page.rows]
-        return http.dicom_json(body, q.warnings + _more_warning(page))
+        fields = query.SERIES_FIELDS if study else (query.STUDY_OF, *query.SERIES_FIELDS)
+        q = query.parse(request.query_params, fields, max_results=settings.DICOMWEB_MAX_RESULTS)
+        page = services.search_series(request.user, study, q)
+        body = [
+            dicomjson.series_json(
+                s.study,
+                s,
+                self.url(request, "series-retrieve", s.study.study_instance_uid, s.series_instance_uid),
+            )
+            for s in page.rows
+        ]
+        return http.dicom_json(body, q.warnings + _included(request, body) + _more_warning(page))
 
 
 class InstanceSearchView(DicomWebView):
-    def get(self, request: Request, study: str, series: str | None = None) -> HttpResponse:
+    def get(self, request: Request, study: str | None = None, series: str | None = None) -> HttpResponse:
         self.require_json(request)
-        q = query.parse(
-            request.query_params, query.INSTANCE_FIELDS, max_results=settings.DICOMWEB_MAX_RESULTS
-        )
-        found, page = services.search_instances(request.user, study, series, q)
+        fields = query.INSTANCE_FIELDS
+        if study is None:
+            fields = (query.STUDY_OF, query.SERIES_OF, *fields)
+        elif series is None:
+            fields = (query.SERIES_OF, *fields)
+        q = query.parse(request.query_params, fields, max_results=settings.DICOMWEB_MAX_RESULTS)
+        page = services.search_instances(request.user, study, series, q)
         body = [
             dicomjson.instance_json(
-                found,
+                i.series.study,
                 i,
-                self.url(request, "instance", study, i.series.series_instance_uid, i.sop_instance_uid),
+                self.url(
+                    request,
+                    "instance",
+                    i.series.study.study_instance_uid,
+                    i.series.series_instance_uid,
+                    i.sop_instance_uid,
+                ),
                 files.SERVED_TRANSFER_SYNTAX,
             )
             for i in page.rows
         ]
-        return http.dicom_json(body, q.warnings + _more_warning(page))
+        return http.dicom_json(body, q.warnings + _included(request, body) + _more_warning(page))
+
+
+def _included(request: Request, body: list) -> list[str]:
+    return query.includefield_warnings(request.query_params, set(body[0]) if body else set()) if body else []
 
 
 def _more_warning(page: services.Page) -> list[str]:
