@@ -361,8 +361,9 @@ def test_frame_lists_are_distinct_and_bounded(world, ct, api, settings):
     assert one.status_code == 200 and one.streaming  # multipart frames are streamed
 
 
-def test_compressed_instances_are_served_decoded(world, api, phantoms, tmp_path):
-    """An RLE Lossless copy of a phantom slice: the frame comes back as plain pixels."""
+def test_compressed_instances_are_served_decoded_or_as_stored(world, api, phantoms, tmp_path):
+    """An RLE Lossless copy of a phantom slice: the frame comes back as plain pixels, or as the
+    stored RLE bitstream to a client that asks for it."""
     source = phantoms.files(2)[5]
     ds = pydicom.dcmread(source)
     ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid()
@@ -381,6 +382,15 @@ def test_compressed_instances_are_served_decoded(world, api, phantoms, tmp_path)
     assert pixels == expected_pixels(source)
     [meta] = json.loads(api(world.radiologist).get(f"{base}/metadata").content)
     assert meta["00020010"]["Value"] == [EXPLICIT_LE]  # what the frames are served as
+    # A client that names the stored syntax by its media type gets the stored bitstream as it is.
+    stored = 'multipart/related; type="image/x-dicom-rle"; transfer-syntax=1.2.840.10008.1.2.5'
+    r = api(world.radiologist).get(f"{base}/frames/1", HTTP_ACCEPT=stored)
+    assert r.status_code == 200 and 'type="image/x-dicom-rle"' in r["Content-Type"]
+    [(part_type, bitstream)] = parse_multipart(r["Content-Type"], b"".join(r.streaming_content))
+    assert part_type == f"image/x-dicom-rle; transfer-syntax={RLELossless}"
+    from pydicom.encaps import generate_frames
+
+    assert bitstream == next(generate_frames(ds.PixelData, number_of_frames=1))
 
 
 def test_instance_is_the_stored_file_and_its_download_is_audited(world, ct, api):

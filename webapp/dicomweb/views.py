@@ -24,7 +24,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from webapp.core.sendfile import file_response
-from webapp.dicomweb import dicomjson, files, http, query, services
+from webapp.dicomweb import compressed, dicomjson, files, http, query, services
 
 log = logging.getLogger(__name__)
 
@@ -216,15 +216,24 @@ def _file_between(head: bytes, path, tail: bytes):
 
 
 class FramesView(DicomWebView):
-    """Frames as uncompressed little-endian pixel bytes, one part each.
+    """Frames as uncompressed little-endian pixel bytes, one part each; or, when the client asks
+    for the stored compressed syntax by its media type, the stored bitstreams (compressed.py).
 
     Not audited per frame (the metadata retrieval before them is). Cacheable privately: a
     SOP instance never changes, and the ETag lets a client revalidate (access is re-checked).
     """
 
     def get(self, request: Request, study: str, series: str, sop: str, frames: str) -> HttpResponse:
-        ts = files.SERVED_TRANSFER_SYNTAX
-        multipart = http.multipart_part_accepted(request, http.OCTET_STREAM, ts) or _anything(request)
+        instance = services.instance_for_frames(request.user, study, series, sop)
+        stored_media = compressed.MEDIA_TYPES.get(instance.transfer_syntax_uid)
+        as_stored = stored_media is not None and http.multipart_part_accepted(
+            request, stored_media, instance.transfer_syntax_uid
+        )
+        ts = instance.transfer_syntax_uid if as_stored else files.SERVED_TRANSFER_SYNTAX
+        part_type = stored_media if as_stored else http.OCTET_STREAM
+        multipart = (
+            as_stored or http.multipart_part_accepted(request, http.OCTET_STREAM, ts) or _anything(request)
+        )
         if not multipart and not http.single_part_accepted(request, http.OCTET_STREAM):
             raise NotAcceptable(
                 f'Frames are served as multipart/related; type="application/octet-stream"; transfer-syntax={ts}.'
@@ -240,7 +249,6 @@ class FramesView(DicomWebView):
             raise exceptions.ParseError(
                 f"at most {settings.DICOMWEB_MAX_FRAMES_PER_REQUEST} frames per request; ask for the rest in another"
             )
-        instance = services.instance_for_frames(request.user, study, series, sop)
         if any(n < 1 or n > instance.number_of_frames for n in numbers):
             raise exceptions.NotFound(
                 f"This instance has {instance.number_of_frames} frame(s), numbered from 1."
@@ -249,7 +257,7 @@ class FramesView(DicomWebView):
             raise NotAcceptable(
                 "Several frames need multipart/related; ask for one frame or accept multipart."
             )
-        etag = f'"{instance.sha256[:40]}-{"m" if multipart else "s"}-{frames}"'
+        etag = f'"{instance.sha256[:40]}-{"c" if as_stored else "m" if multipart else "s"}-{frames}"'
         headers = {
             "ETag": etag,
             "Cache-Control": f"private, max-age={settings.DICOMWEB_FRAME_MAX_AGE}",
@@ -260,7 +268,8 @@ class FramesView(DicomWebView):
         else:
             if not instance.absolute_path.is_file():
                 raise files.UnreadableInstance(f"{instance.file_path} is missing from storage")
-            pixels = files.iter_frames(instance.absolute_path, numbers)
+            read = compressed.iter_stored_frames if as_stored else files.iter_frames
+            pixels = read(instance.absolute_path, numbers)
             first = next(pixels)  # reads the header and checks the frames' extent: errors answer here
             if multipart:
                 boundary = _boundary(instance)
@@ -268,10 +277,10 @@ class FramesView(DicomWebView):
                 response = StreamingHttpResponse(
                     http.multipart_stream(
                         itertools.chain([first], pixels),
-                        f"{http.OCTET_STREAM}; transfer-syntax={ts}",
+                        f"{part_type}; transfer-syntax={ts}",
                         boundary,
                     ),
-                    content_type=http.multipart_content_type(http.OCTET_STREAM, boundary),
+                    content_type=http.multipart_content_type(part_type, boundary),
                 )
             else:
                 response = HttpResponse(first, content_type=f"{http.OCTET_STREAM}; transfer-syntax={ts}")
