@@ -9,6 +9,7 @@
  */
 import './styles.css';
 import { BLINDED_MESSAGE, readConfig } from './config.js';
+import { startDicomExports } from './ui/dicomExports.js';
 import { startFindings } from './controllers/findings.js';
 import { startOperatingPoint } from './controllers/operatingPoint.js';
 import { startOverlay } from './controllers/overlay.js';
@@ -225,6 +226,7 @@ async function start() {
       session.findings.showMessage(BLINDED_MESSAGE);
     } else {
       startOverlay(document, config, mpr, { overlay, operatingPoint, session, findings: session.findings });
+      startDicomExports(document, config);
     }
   } catch (err) {
     console.error(err);

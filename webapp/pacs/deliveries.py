@@ -112,7 +112,9 @@ def request_delivery(acting_user: AbstractBaseUser, result: DetectionResult, nod
 def deliver(delivery_id: int) -> str:
     """Send one delivery's objects; its status afterwards. NodeUnreachable propagates after
     the row says so (the task retries)."""
-    delivery = Delivery.objects.select_related("node", "result", "read").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("node", "result", "read").filter(pk=delivery_id).first()
+    if delivery is None:
+        return "gone"  # the result (and its deliveries) was deleted before the worker got here
     if delivery.read is not None:
         report = export_read(delivery.read)
         objects: list = [report]

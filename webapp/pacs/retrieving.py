@@ -88,7 +88,9 @@ def _finish(retrieval: Retrieval, status: str, detail: str, instances: int) -> s
 
 
 def run_retrieval(retrieval_id: int) -> str:
-    retrieval = Retrieval.objects.select_related("node", "cohort").get(pk=retrieval_id)
+    retrieval = Retrieval.objects.select_related("node", "cohort").filter(pk=retrieval_id).first()
+    if retrieval is None:
+        return "gone"
     if retrieval.status not in (Retrieval.Status.PENDING, Retrieval.Status.RUNNING):
         return retrieval.status
     node = retrieval.node

@@ -85,7 +85,8 @@ class StudyDicomView(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         result = _result(request, pk)
-        objects = list(ResultObject.objects.filter(result=result))
+        order = list(ResultObject.Kind.values)  # the report first, then the SEG, then the maps
+        objects = sorted(ResultObject.objects.filter(result=result), key=lambda o: order.index(o.kind))
         deliveries = Delivery.objects.filter(result=result).select_related("node")[:50]
         body = {
             "result": result.pk,

@@ -88,6 +88,10 @@ def study_viewer(request: HttpRequest, study_id: int) -> HttpResponse:
         "itemReadUrlTemplate": _url_template("worklist-item-read", "id"),
         "itemViewerUrlTemplate": _url_template("viewer:item", "id"),
         "csrfToken": get_token(request),
+        # The result as DICOM objects (SR, SEG, Parametric Maps), and sending them to a node.
+        "dicomObjectsUrl": None if blinded else _optional_url("study-dicom", study.pk),
+        "dicomSendUrl": _optional_url("study-dicom-send", study.pk),
+        "dicomNodesUrl": _optional_url("dicom-nodes") if request.user.has_perm("pacs.send_results") else None,
     }
     context = {
         "study": study,
