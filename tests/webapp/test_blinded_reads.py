@@ -95,3 +95,37 @@ def test_the_review_counts_blinded_reads_apart(world, reading, api):
     cohort_a = {r["blinded"]: r["reads"] for r in rows if r["cohort_id"] == world.cohort_a.pk}
     assert cohort_a == {True: 1, False: 1}
     assert Read.objects.filter(blinded=True).count() == 1
+
+
+def test_no_other_door_shows_a_blinded_reader_the_ai_before_their_read(world, reading, api):
+    """The result API, its maps, the results list, the result's DICOM objects and the cohort
+    page hide the study's AI from its blinded reader until the read is in; then they show it."""
+    worklist = _blinded(world, reading)
+    client = api(world.radiologist)
+    [first, *_] = client.get(f"/api/worklists/{worklist.pk}/items/").json()["results"]
+    study = client.get(f"/api/worklist-items/{first['id']}/").json()["study"]
+    doors = [
+        f"/api/studies/{study}/result/",
+        f"/api/studies/{study}/maps/fused/",
+        f"/api/studies/{study}/dicom/",
+    ]
+    for url in doors:
+        r = client.get(url)
+        assert r.status_code == 403 and "blinded read" in r.json()["detail"], url
+    listed = {
+        row["study"] for row in client.get(f"/api/results/?cohort={world.cohort_a.pk}").json()["results"]
+    }
+    assert listed == set()  # all three of cohort A's results are in this reader's blinded worklist
+    page = signed_in(world.radiologist).get(f"/cohorts/{world.cohort_a.pk}/").content.decode()
+    assert page.count("its score shows once your read is in") == 3
+    # the coordinator sees everything all along
+    assert api(world.coordinator).get(f"/api/studies/{study}/result/").status_code == 200
+
+    assert (
+        client.post(f"/api/worklist-items/{first['id']}/read/", read_body(), format="json").status_code == 201
+    )
+    assert client.get(f"/api/studies/{study}/result/").status_code == 200
+    listed = {
+        row["study"] for row in client.get(f"/api/results/?cohort={world.cohort_a.pk}").json()["results"]
+    }
+    assert listed == {study}

@@ -12,6 +12,7 @@ from webapp.cohorts.parts import CohortPagePart
 from webapp.detection.models import DetectionResult
 from webapp.detection.points import DEFAULT_POINT
 from webapp.detection.selectors import active_model_version, latest_calibration, visible_calibrations
+from webapp.detection.visibility import hidden_from
 from webapp.studies.models import Study
 
 
@@ -31,7 +32,14 @@ def cohort_part(request: HttpRequest, cohort: Cohort, studies: list[Study]) -> C
         for r in (calibration.per_study if calibration else [])
         if not r.get("error") and r.get("fused_score") is not None and "study_id" in r
     }
+    hidden = set()
+    for ids in hidden_from(request.user):
+        hidden |= set(ids.filter(study_id__in=[s.pk for s in studies]).values_list("study_id", flat=True))
     for s in studies:
+        s.hidden = s.pk in hidden  # a blinded read of it is still to come: its score is not shown
+        if s.hidden:
+            s.fused_score, s.score_from_calibration, s.call = None, False, None
+            continue
         s.fused_score = scores.get(s.pk)
         s.score_from_calibration = s.fused_score is None and s.pk in calibrated
         if s.score_from_calibration:

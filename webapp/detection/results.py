@@ -20,6 +20,7 @@ from webapp.detection.models import (
 )
 from webapp.detection.points import interpret
 from webapp.detection.selectors import latest_calibration
+from webapp.detection.visibility import why_hidden
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ def view_result(
         raise PermissionDenied("your role does not allow you to see detection results")
     with transaction.atomic():
         study = visible_studies(acting_user).select_related("patient").get(pk=study_id)
+        reason = why_hidden(acting_user, study.pk)
+        if reason:
+            raise PermissionDenied(reason)
         results = DetectionResult.objects.filter(study=study).select_related("model_version", "job")
         if result_id is not None:
             result = results.get(pk=result_id)

@@ -14,6 +14,7 @@ from webapp.detection.models import (
     ModelVersion,
     TrainingJob,
 )
+from webapp.detection.visibility import hidden_from
 from webapp.studies.models import Study
 
 
@@ -47,7 +48,10 @@ def visible_jobs(user: UserLike) -> QuerySet[DetectionJob]:
 def visible_results(user: UserLike) -> QuerySet[DetectionResult]:
     if not _has(user, "detection.view_detectionresult"):
         return DetectionResult.objects.none()
-    return DetectionResult.objects.filter(study__in=visible_studies(user).values("pk"))
+    results = DetectionResult.objects.filter(study__in=visible_studies(user).values("pk"))
+    for hidden in hidden_from(user):
+        results = results.exclude(study_id__in=hidden)
+    return results
 
 
 def visible_calibrations(user: UserLike) -> QuerySet[Calibration]:

@@ -116,13 +116,19 @@ def with_read_counts(items: QuerySet[WorklistItem]) -> QuerySet[WorklistItem]:
     return items.annotate(reads_done=Coalesce(Subquery(counted, output_field=IntegerField()), 0))
 
 
+def blinded_study_ids(user: UserLike) -> QuerySet:
+    """The studies (``study_id`` values) whose AI is hidden from this user: those of blinded
+    worklists they read and have not submitted their read of yet."""
+    if not (user and user.is_authenticated):
+        return WorklistItem.objects.none().values("study_id")
+    unread = WorklistItem.objects.filter(worklist__blinded=True, worklist__assignments__reader=user).exclude(
+        reads__reader=user, reads__is_current=True
+    )
+    return unread.values("study_id")
+
+
 def blinds_study(user: UserLike, study_id: int) -> bool:
     """Whether the AI is hidden from this user on a study: they are a reader of a blinded
     worklist with that study and have not submitted their read of it yet (the viewer then shows
     no overlay, findings or call, whichever link they came by)."""
-    if not (user and user.is_authenticated):
-        return False
-    unread = WorklistItem.objects.filter(
-        study_id=study_id, worklist__blinded=True, worklist__assignments__reader=user
-    ).exclude(reads__reader=user, reads__is_current=True)
-    return unread.exists()
+    return blinded_study_ids(user).filter(study_id=study_id).exists()
