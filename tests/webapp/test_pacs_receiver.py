@@ -281,3 +281,42 @@ def test_an_admin_pulls_a_study_from_a_dicomweb_pacs_by_wado_rs(
     assert DetectionJob.objects.filter(study=study).exists(), (
         "a whole study arrived: detection is queued at once"
     )
+
+
+def test_results_go_by_stow_rs_to_a_node_with_only_a_dicomweb_root(
+    world, api, orthanc, active_model, phantoms, monkeypatch
+):
+    from tests.webapp.test_pacs_exports import detect
+    from webapp.pacs.deliveries import deliver
+
+    orthanc.clear()
+    [result] = detect(world, api, phantoms, world.cohort_a, [0], monkeypatch)
+    node = DicomNode.objects.create(
+        name="orthanc-web", ae_title=orthanc.aet, dicomweb_url=f"{orthanc.url}/dicom-web"
+    )
+    delivery = Delivery.objects.create(result=result, node=node)
+    assert deliver(delivery.pk) == "sent"
+    delivery.refresh_from_db()
+    assert (
+        delivery.via == "stow-rs"
+        and delivery.detail.count("stored") == ResultObject.objects.filter(result=result).count()
+    )
+    held = {i["SOPInstanceUID"] for i in orthanc.instances_of(result.study.study_instance_uid)}
+    assert set(ResultObject.objects.filter(result=result).values_list("sop_instance_uid", flat=True)) == held
+
+
+def test_an_unreachable_node_fails_the_delivery_with_the_reason(
+    world, api, active_model, phantoms, monkeypatch
+):
+    from tests.webapp.orthanc import free_port
+    from tests.webapp.test_pacs_exports import detect
+    from webapp.pacs.deliveries import deliver
+    from webapp.pacs.sending import NodeUnreachable
+
+    [result] = detect(world, api, phantoms, world.cohort_a, [1], monkeypatch)
+    node = DicomNode.objects.create(name="gone", ae_title="GONE", host="127.0.0.1", port=free_port())
+    delivery = Delivery.objects.create(result=result, node=node)
+    with pytest.raises(NodeUnreachable):  # the task retries it with backoff
+        deliver(delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed" and "did not answer" in delivery.detail
