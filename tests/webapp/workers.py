@@ -45,30 +45,29 @@ def worker_env(var_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-class Worker:
-    """One worker process (solo pool: one job at a time, in the worker process itself)."""
+class Process:
+    """A process of the project's beside the test process, its output in ``log``: started in a
+    session of its own, ready once ``ready_marker`` shows in the log, stopped with SIGTERM."""
 
-    def __init__(self, name: str, env: dict[str, str], log: Path, queues: str = "cpu", hooks: bool = False):
-        self.name = f"{name}-{uuid.uuid4().hex[:6]}"
+    ready_marker = ""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
         self.log = log
-        args = [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queues, "--pool", "solo"]
-        args += ["-n", f"{self.name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
-        if hooks:
-            args += ["--include", "tests.webapp.worker_hooks"]
         self._out = log.open("a")
         self.proc = subprocess.Popen(
             args, cwd=REPO, env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def wait_ready(self, timeout: float = 180) -> Worker:
+    def wait_ready(self, timeout: float = 180):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if " ready." in self.output():
+            if self.ready_marker in self.output():
                 return self
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worker {self.name} exited:\n{self.output()}")
+                raise RuntimeError(f"{self.name} exited:\n{self.output()}")
             time.sleep(0.2)
-        raise TimeoutError(f"worker {self.name} not ready after {timeout} s:\n{self.output()}")
+        raise TimeoutError(f"{self.name} not ready after {timeout} s:\n{self.output()}")
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -79,16 +78,30 @@ class Worker:
         self.proc.wait(timeout=30)
         self._out.close()
 
-    def stop(self) -> str:
+    def stop(self, timeout: float = 60) -> str:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=60)
+                self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
         self._out.close()
         return self.output()
+
+
+class Worker(Process):
+    """One worker process (solo pool: one job at a time, in the worker process itself)."""
+
+    ready_marker = " ready."
+
+    def __init__(self, name: str, env: dict[str, str], log: Path, queues: str = "cpu", hooks: bool = False):
+        name = f"{name}-{uuid.uuid4().hex[:6]}"
+        args = [sys.executable, "-m", "celery", "-A", "webapp", "worker", "-Q", queues, "--pool", "solo"]
+        args += ["-n", f"{name}@%h", "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+        if hooks:
+            args += ["--include", "tests.webapp.worker_hooks"]
+        super().__init__(name, args, env, log)
 
 
 def database_url() -> str:

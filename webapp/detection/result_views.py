@@ -30,13 +30,14 @@ from webapp.detection.serializers import (
     ResultSummarySerializer,
 )
 
-_RESULT_PARAMS = [
+RESULT_PARAMS = [
     OpenApiParameter("result", OpenApiTypes.INT, description="a specific result of this study"),
     OpenApiParameter("model_version", OpenApiTypes.INT, description="the result of this model version"),
 ]
 
 
-def _find_result(request: Request, pk: int) -> DetectionResult:
+def find_result(request: Request, pk: int) -> DetectionResult:
+    """The study's result the request names (?result=, ?model_version=, else the default), audited."""
     try:
         return services.view_result(
             request.user,
@@ -55,7 +56,7 @@ class StudyResultView(APIView):
     method_permissions = {"GET": ("studies.view_study", "detection.view_detectionresult")}
 
     @extend_schema(
-        parameters=_RESULT_PARAMS,
+        parameters=RESULT_PARAMS,
         responses={200: DetectionResultSerializer},
         tags=["detection"],
         description="The study's detection result (the active model's, else the newest): three "
@@ -63,7 +64,7 @@ class StudyResultView(APIView):
         "what the fused score means at the newest calibration's operating points.",
     )
     def get(self, request: Request, pk: int) -> Response:
-        result = _find_result(request, pk)
+        result = find_result(request, pk)
         context = {"request": request, "interpretation": services.result_interpretation(result)}
         return Response(DetectionResultSerializer(result, context=context).data)
 
@@ -83,7 +84,7 @@ class StudyMapView(APIView):
             OpenApiParameter(
                 "kind", str, OpenApiParameter.PATH, enum=list(maps.KINDS), description="which map"
             ),
-            *_RESULT_PARAMS,
+            *RESULT_PARAMS,
         ],
         responses={
             (200, "application/octet-stream"): OpenApiResponse(
@@ -98,7 +99,7 @@ class StudyMapView(APIView):
     def get(self, request: Request, pk: int, kind: str) -> HttpResponse:
         if kind not in maps.KINDS:
             raise NotFound(f"maps are {', '.join(maps.KINDS)}")
-        result = _find_result(request, pk)
+        result = find_result(request, pk)
         info = result.maps.get(kind)
         path = result.maps_path / info["file"] if info else None
         if path is None or not path.is_file():

@@ -93,9 +93,23 @@ class ReceivedStudy(models.Model):
         verbose_name_plural = "received studies"
 
 
-class ResultObject(models.Model):
+class StoredObject(models.Model):
+    """A DICOM file FusionScreen made, stored under MEDIA_ROOT."""
+
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    series_instance_uid = models.CharField(max_length=64)
+    file = models.CharField(max_length=400)  # relative to MEDIA_ROOT
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class ResultObject(StoredObject):
     """A DICOM object made from a detection result (a Parametric Map per map, the findings'
-    SEG, the SR), stored as a file under MEDIA_ROOT beside the other results."""
+    SEG, the SR)."""
 
     class Kind(models.TextChoices):
         REPORT = "sr", "Measurement report (Comprehensive 3D SR)"
@@ -107,12 +121,6 @@ class ResultObject(models.Model):
     result = models.ForeignKey(DetectionResult, on_delete=models.CASCADE, related_name="dicom_objects")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     sop_class_uid = models.CharField(max_length=64)
-    sop_instance_uid = models.CharField(max_length=64, unique=True)
-    series_instance_uid = models.CharField(max_length=64)
-    file = models.CharField(max_length=400)  # relative to MEDIA_ROOT
-    size = models.BigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["result", "kind"]
@@ -120,16 +128,10 @@ class ResultObject(models.Model):
         permissions = [("send_results", "Can send results to a DICOM node")]
 
 
-class ReadReport(models.Model):
+class ReadReport(StoredObject):
     """A radiologist's read as a DICOM SR (read_reports.py), made when the read is recorded."""
 
     read = models.OneToOneField(Read, on_delete=models.CASCADE, related_name="dicom_report")
-    sop_instance_uid = models.CharField(max_length=64, unique=True)
-    series_instance_uid = models.CharField(max_length=64)
-    file = models.CharField(max_length=400)  # relative to MEDIA_ROOT
-    size = models.BigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    created_at = models.DateTimeField(default=timezone.now)
 
 
 class Delivery(models.Model):

@@ -18,32 +18,12 @@ from rest_framework.views import APIView
 from webapp.accounts.services import audit
 from webapp.core.permissions import MethodPermissions
 from webapp.core.sendfile import file_response
-from webapp.detection import services as detection
-from webapp.detection.models import DetectionResult
-from webapp.detection.query_params import int_param
+from webapp.detection.result_views import RESULT_PARAMS, find_result
 from webapp.pacs.deliveries import queue_export, request_delivery
 from webapp.pacs.models import Delivery, DicomNode, ResultObject, Retrieval
 from webapp.pacs.retrieving import request_retrieval
 
 _READ = ("studies.view_study", "detection.view_detectionresult")
-_RESULT_PARAMS = [
-    OpenApiParameter("result", OpenApiTypes.INT, description="a specific result of this study"),
-    OpenApiParameter("model_version", OpenApiTypes.INT, description="the result of this model version"),
-]
-
-
-def _result(request: Request, pk: int) -> DetectionResult:
-    try:
-        return detection.view_result(
-            request.user,
-            pk,
-            result_id=int_param(request, "result"),
-            model_version_id=int_param(request, "model_version"),
-        )
-    except DetectionResult.DoesNotExist:
-        raise NotFound(
-            "no detection result for this study yet: launch detection or wait for its job"
-        ) from None
 
 
 def _object_json(request: Request, study_id: int, obj: ResultObject) -> dict:
@@ -79,12 +59,12 @@ class StudyDicomView(APIView):
     method_permissions = {"GET": _READ}
 
     @extend_schema(
-        parameters=_RESULT_PARAMS,
+        parameters=RESULT_PARAMS,
         responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT},
         tags=["pacs"],
     )
     def get(self, request: Request, pk: int) -> Response:
-        result = _result(request, pk)
+        result = find_result(request, pk)
         order = list(ResultObject.Kind.values)  # the report first, then the SEG, then the maps
         objects = sorted(ResultObject.objects.filter(result=result), key=lambda o: order.index(o.kind))
         deliveries = Delivery.objects.filter(result=result).select_related("node")[:50]
@@ -110,7 +90,7 @@ class StudyDicomObjectView(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("kind", str, OpenApiParameter.PATH, enum=list(ResultObject.Kind.values)),
-            *_RESULT_PARAMS,
+            *RESULT_PARAMS,
         ],
         responses={(200, "application/dicom"): OpenApiResponse(OpenApiTypes.BINARY)},
         operation_id="study_dicom_object",
@@ -119,7 +99,7 @@ class StudyDicomObjectView(APIView):
     def get(self, request: Request, pk: int, kind: str):
         if kind not in ResultObject.Kind.values:
             raise NotFound(f"the objects are {', '.join(ResultObject.Kind.values)}")
-        result = _result(request, pk)
+        result = find_result(request, pk)
         obj = ResultObject.objects.filter(result=result, kind=kind).first()
         path = Path(settings.MEDIA_ROOT) / obj.file if obj else None
         if obj is None or not path.is_file():
@@ -139,7 +119,7 @@ class StudyDicomSendView(APIView):
     method_permissions = {"POST": (*_READ, "pacs.send_results")}
 
     @extend_schema(
-        parameters=_RESULT_PARAMS,
+        parameters=RESULT_PARAMS,
         request=inline_serializer("SendRequest", {"node": serializers.CharField()}),
         responses={202: OpenApiTypes.OBJECT},
         tags=["pacs"],
@@ -149,7 +129,7 @@ class StudyDicomSendView(APIView):
         node = DicomNode.objects.filter(name=name).first()
         if node is None:
             raise ValidationError({"node": f"no DICOM node named {name!r} (see GET /api/dicom-nodes/)"})
-        result = _result(request, pk)
+        result = find_result(request, pk)
         try:
             delivery = request_delivery(request.user, result, node)
         except DicomNode.DoesNotExist:
