@@ -25,12 +25,19 @@ mkdir -p "$LOGS"
 # worker left running (the file-system broker never redelivers them).
 .venv/bin/celery -A webapp worker -B -Q cpu,gpu --pool solo -n demo@%h --loglevel INFO >"$LOGS/worker.log" 2>&1 &
 WORKER=$!
-trap 'kill "$WORKER" 2>/dev/null; wait "$WORKER" 2>/dev/null || true' EXIT
+RECEIVER=""
+trap 'kill "$WORKER" $RECEIVER 2>/dev/null; wait "$WORKER" $RECEIVER 2>/dev/null || true' EXIT
 echo "Celery worker started (log: $LOGS/worker.log)"
 .venv/bin/python manage.py demo "$@"
+# The DICOM receiver (C-STORE): the demo maps the calling AE title DEMO-SCANNER to its screening cohort.
+.venv/bin/python manage.py dicom_receiver >"$LOGS/dicom-receiver.log" 2>&1 &
+RECEIVER=$!
 echo
 echo "FusionScreen is at http://127.0.0.1:$PORT/  (API docs: http://127.0.0.1:$PORT/api/docs/)"
 echo "Studies in the viewer:"
 .venv/bin/python manage.py viewer_links --base-url "http://127.0.0.1:$PORT" --limit 3
-echo "The worker keeps running beside it; Ctrl-C stops both."
+DICOM_AET=${DICOM_AE_TITLE:-FUSIONSCREEN}; DICOM_AT=${DICOM_BIND:-127.0.0.1}:${DICOM_PORT:-11112}
+echo "DICOM receiver: $DICOM_AET at $DICOM_AT (log: $LOGS/dicom-receiver.log). Push a study as the demo scanner:"
+echo "  .venv/bin/python -m pynetdicom storescu ${DICOM_AT%:*} ${DICOM_AT##*:} -aet DEMO-SCANNER -aec $DICOM_AET -r <folder of CT files>"
+echo "The worker and the receiver keep running beside it; Ctrl-C stops them all."
 .venv/bin/python manage.py runserver --noreload "127.0.0.1:$PORT"

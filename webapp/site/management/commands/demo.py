@@ -25,6 +25,7 @@ from webapp.cohorts.models import Cohort, CohortLabel, CohortMember, CohortStudy
 from webapp.detection import services
 from webapp.detection.models import Calibration, DetectionJob, Job, JobStatus, ModelVersion, TrainingJob
 from webapp.detection.selectors import active_model_version, latest_calibration
+from webapp.pacs.models import DicomNode
 from webapp.worklists import services as worklist_services
 from webapp.worklists.models import Worklist
 
@@ -142,6 +143,14 @@ class Command(BaseCommand):
             )
         except ValidationError as e:  # no detection finished: the jobs above said why
             self._say(f"no worklist: {'; '.join(e.messages)}")
+        # A scanner that may push to the DICOM receiver (scripts/demo.sh starts one): its AE title
+        # files what it sends into the screening cohort.
+        DicomNode.objects.get_or_create(
+            name="demo-scanner", defaults={"ae_title": "DEMO-SCANNER", "cohort": cohorts["screening"]}
+        )
+        self._say(
+            f"DICOM node demo-scanner: calling AE DEMO-SCANNER pushes into {cohorts['screening'].name!r}"
+        )
         self._say(f"demo data ready in {time.monotonic() - started:.0f} s")
         self.stdout.write(
             f"logins: admin, coordinator, radiologist; password: {password}"
