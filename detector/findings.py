@@ -90,12 +90,19 @@ def _ball_box(index: np.ndarray, radius_vox: np.ndarray, shape: tuple[int, ...])
 
 
 def finding_region(
-    anomaly: np.ndarray, index: np.ndarray, geometry: Geometry, level: float | None = None
+    anomaly: np.ndarray,
+    index: np.ndarray,
+    geometry: Geometry,
+    level: float | None = None,
+    window_mm: float | None = SIZE_WINDOW_MM,
 ) -> tuple[tuple[slice, ...], np.ndarray]:
     """The region of ``anomaly`` around a finding: the voxels connected to the highest voxel
-    within ``SEARCH_RADIUS_MM`` of ``index`` that are at or above ``level`` (by default half
-    that highest value), traced within ``SIZE_WINDOW_MM`` of it. Returns the window (slices of
-    ``anomaly``) and the region's mask inside it; the mask is empty when nothing reaches the level.
+    within ``SEARCH_RADIUS_MM`` of ``index`` that are at or above half that highest value (the
+    finding's own spot) and at or above ``level`` when one is given (an operating point's: a
+    low level, as when the global branch alone flags the study, must not grow the spot to the
+    whole lung), traced within ``window_mm`` of it (None: the whole volume, so a large region is
+    not cut square). Returns the window (slices of ``anomaly``) and the region's mask inside
+    it; the mask is empty when the highest value is below ``level``.
     """
     spacing = np.asarray(geometry.spacing_zyx_mm, float)
     box = _ball_box(index, np.ceil(SEARCH_RADIUS_MM / spacing), anomaly.shape)
@@ -106,10 +113,15 @@ def finding_region(
     top = np.array(top) + np.array([s.start for s in box])
     # The region is traced in a window around the finding, not the whole volume: scoring
     # describes five findings per study, and a spot wider than the window is lobe-sized anyway.
-    window = _ball_box(top, np.ceil(SIZE_WINDOW_MM / spacing), anomaly.shape)
+    if window_mm is None:
+        window = tuple(slice(0, n) for n in anomaly.shape)
+    else:
+        window = _ball_box(top, np.ceil(window_mm / spacing), anomaly.shape)
     local_top = tuple(top - np.array([s.start for s in window]))
     part = anomaly[window]
-    threshold = 0.5 * float(part[local_top]) if level is None else float(level)
+    threshold = (
+        0.5 * float(part[local_top]) if level is None else max(float(level), 0.5 * float(part[local_top]))
+    )
     if float(part[local_top]) < threshold:
         return window, np.zeros(part.shape, bool)
     labels, _ = ndi.label(part >= threshold)

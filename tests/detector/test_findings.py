@@ -51,20 +51,32 @@ def test_size_is_the_longest_diameter_of_the_spot_around_the_finding():
     assert finding_size_mm(anomaly, np.array((35, 35, 35)), geometry) == 0.0
 
 
-def test_a_region_at_a_level_is_what_reaches_it_connected_to_the_finding():
+def test_a_region_at_a_level_is_the_findings_spot_above_it():
     anomaly = np.zeros((40, 40, 40), np.float32)
     anomaly[20, 20, 10:25] = 0.8
-    anomaly[20, 21, 10:25] = 0.3  # reaches a level of 0.25, not half the top
-    anomaly[20, 33, 10:25] = 0.9  # above the level but not connected to the finding's spot
+    anomaly[20, 20, 12:18] = 0.9  # the spot's top: half of it is 0.45
+    anomaly[20, 21, 10:25] = 0.3  # above a low level, below half the top: not the spot
+    anomaly[20, 33, 10:25] = 0.9  # above any level here, but not connected to the finding
     geometry = Geometry(origin_lps_mm=np.zeros(3), spacing_zyx_mm=np.ones(3))
-    window, half = finding_region(anomaly, np.array((20, 20, 15)), geometry)
-    assert half.sum() == 15
-    window, low = finding_region(anomaly, np.array((20, 20, 15)), geometry, level=0.25)
-    full = np.zeros(anomaly.shape, bool)
-    full[window] = low
-    assert low.sum() == 30 and full[20, 21, 12] and not full[20, 33, 12]
+    finding = np.array((20, 20, 15))
+
+    def region(**kwargs) -> np.ndarray:
+        window, mask = finding_region(anomaly, finding, geometry, **kwargs)
+        full = np.zeros(anomaly.shape, bool)
+        full[window] = mask
+        return full
+
+    half = region()
+    assert half.sum() == 15 and not half[20, 21, 12] and not half[20, 33, 12]
+    # a low level (the global branch alone flags the study) does not grow the spot
+    assert np.array_equal(region(level=0.1), half)
+    # a level above half the top cuts the spot there
+    assert region(level=0.85).sum() == 6
     # a level above the finding's top: no region
-    assert not finding_region(anomaly, np.array((20, 20, 15)), geometry, level=0.85)[1].any()
+    assert not region(level=0.95).any()
+    # traced in a window, a region larger than it is cut there; over the whole volume it is not
+    anomaly[20, 20, 25:40] = 0.8
+    assert region(window_mm=10.0).sum() < region(window_mm=None).sum() == 30
 
 
 def test_longest_diameter_of_a_large_region_uses_its_hull():

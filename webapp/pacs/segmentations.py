@@ -1,7 +1,8 @@
-"""Findings as a DICOM Segmentation (PS3.3 A.51): one binary segment per finding, its region
-of the local anomaly map at the active operating point's level (the outline the viewer draws),
-or, for a result without a calibrated level, at half the finding's own highest value (the
-region whose diameter is the finding's size). Frames with nothing in them are left out."""
+"""Findings as a DICOM Segmentation (PS3.3 A.51): one binary segment per finding that reaches
+the active operating point's level on the local anomaly map. A segment is the finding's own
+spot (the local map at half its highest value: the region whose diameter is the finding's size)
+cut at that level; without a calibrated level, the spot alone. Frames with nothing in them are
+left out."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def finding_regions(
     for n, peak in enumerate(peaks, start=1):
         index = np.rint(source.geometry.lps_to_index(np.asarray(peak["center_lps_mm"], float))).astype(int)
         index = np.clip(index, 0, np.array(local_zyx.shape) - 1)
-        window, inside = finding_region(local_zyx, index, source.geometry, level)
+        # The whole volume: a region is the map's, however large, never cut to a window.
+        window, inside = finding_region(local_zyx, index, source.geometry, level, window_mm=None)
         if not inside.any():
             continue
         mask = np.zeros(local_zyx.shape, bool)
