@@ -122,22 +122,36 @@ def upload_to_cohort(
     def usable(ids: set[int]) -> set[int]:
         return usable_study_ids(acting_user, ids)
 
-    return _ingest_into_cohort(acting_user, cohort, uploads, usable, "cohort.upload", {}, announce=True)
+    def announce(result: IngestResult) -> None:
+        if result.study_ids:
+            # Inside the transaction: jobs other apps create commit with the upload.
+            studies_added.send(
+                sender=Cohort, cohort=cohort, study_ids=result.study_ids, acting_user=acting_user
+            )
+
+    return _ingest_into_cohort(acting_user, cohort, uploads, usable, "cohort.upload", {}, inside=announce)
 
 
-def receive_into_cohort(cohort: Cohort, uploads: Iterable[UploadLike], *, source: dict) -> IngestResult:
+def receive_into_cohort(
+    cohort: Cohort,
+    uploads: Iterable[UploadLike],
+    *,
+    source: dict,
+    inside: Callable[[IngestResult], None] | None = None,
+) -> IngestResult:
     """Ingest files that arrived over the DICOM network into the cohort their sender is mapped
     to, with the same verdicts and atomicity as an upload. No user acts: the audit row names
     the ``source`` (the calling AE title, say). Studies already in other cohorts are not
     touched (as for a user who cannot see them), and no ``studies_added`` is sent: the receiver
-    queues detection itself once a study has been quiet for a while."""
+    queues detection itself once a study has been quiet for a while, from what ``inside``
+    records in the same transaction as the files."""
     uploads = list(uploads)
 
     def usable(ids: set[int]) -> set[int]:
         in_cohort = CohortStudy.objects.filter(cohort=cohort, study_id__in=ids)
         return set(in_cohort.values_list("study_id", flat=True))
 
-    return _ingest_into_cohort(None, cohort, uploads, usable, "cohort.received", source, announce=False)
+    return _ingest_into_cohort(None, cohort, uploads, usable, "cohort.received", source, inside=inside)
 
 
 def _ingest_into_cohort(
@@ -148,7 +162,7 @@ def _ingest_into_cohort(
     action: str,
     details: dict,
     *,
-    announce: bool,
+    inside: Callable[[IngestResult], None] | None,
 ) -> IngestResult:
     # New patient records are this cohort's own: another cohort's upload of the same PatientID
     # never shows (nor takes) this cohort's demographics.
@@ -173,11 +187,8 @@ def _ingest_into_cohort(
                         cohort,
                         details={**details, **result.summary(), "study_ids": result.study_ids[:1000]},
                     )
-                    if announce and result.study_ids:
-                        # Inside the transaction: jobs other apps create commit with the upload.
-                        studies_added.send(
-                            sender=Cohort, cohort=cohort, study_ids=result.study_ids, acting_user=acting_user
-                        )
+                    if inside is not None:
+                        inside(result)
                 return result
             except IntegrityError:
                 batch.discard_placed(restage=True)

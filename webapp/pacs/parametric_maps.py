@@ -6,7 +6,7 @@ stored x scale), compressed losslessly with JPEG-LS."""
 from __future__ import annotations
 
 import numpy as np
-from highdicom import UID
+from highdicom import UID, VOILUTTransformation
 from highdicom.pm import ParametricMap, RealWorldValueMapping
 from pydicom.sr.coding import Code
 from pydicom.uid import JPEGLSLossless
@@ -57,8 +57,14 @@ def parametric_map(
         **equipment.kwargs,
         contains_recognizable_visual_features=False,
         real_world_value_mappings=[mapping],
-        window_center=(int(stored.max()) + int(stored.min())) / 2,
-        window_width=max(int(stored.max()) - int(stored.min()), 1),
+        # A viewer's first window: the map's whole stored range.
+        voi_lut_transformations=[
+            VOILUTTransformation(
+                window_center=(int(stored.max()) + int(stored.min())) / 2,
+                window_width=max(int(stored.max()) - int(stored.min()), 1),
+                window_explanation="whole map",
+            )
+        ],
         transfer_syntax_uid=JPEGLSLossless,
         content_label=f"{kind.upper()}_ANOMALY"[:16],
         content_description=f"{MEANINGS[kind]}; range {low:.3g} to {high:.3g}"[:64],

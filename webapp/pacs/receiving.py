@@ -27,7 +27,7 @@ from webapp.core.errors import StorageFull
 from webapp.detection.services import detect_after_ingest
 from webapp.pacs.models import DicomNode, ReceivedStudy, Retrieval
 from webapp.studies.failures import OUT_OF_RESOURCES, failure_reason
-from webapp.studies.ingest import ACCEPTED, DUPLICATE
+from webapp.studies.ingest import ACCEPTED, DUPLICATE, IngestResult
 
 log = logging.getLogger(__name__)
 
@@ -105,15 +105,19 @@ def receive_instance(calling_ae: str, encoded: bytes, sop_instance_uid: str) -> 
     if cohort is None:  # unmapped since the association began
         return StoreOutcome(NOT_AUTHORIZED, f"calling AE {calling_ae!r} is not mapped to a cohort")
     upload = SimpleUploadedFile(f"{sop_instance_uid or 'instance'}.dcm", encoded, "application/dicom")
+
+    def arrived(result: IngestResult) -> None:
+        # In the ingest's transaction: a stored study is always one the quiet period will queue.
+        if result.count(ACCEPTED):
+            note_arrival(cohort, result.study_ids, calling_ae)
+
     try:
-        result = receive_into_cohort(cohort, [upload], source=source)
+        result = receive_into_cohort(cohort, [upload], source=source, inside=arrived)
     except StorageFull as e:
         return StoreOutcome(OUT_OF_RESOURCES, str(e))
     verdict = result.files[0]
     if verdict.verdict not in (ACCEPTED, DUPLICATE):
         return StoreOutcome(failure_reason(verdict.reason, bool(verdict.sop_instance_uid)), verdict.reason)
-    if verdict.verdict == ACCEPTED:
-        note_arrival(cohort, result.study_ids, calling_ae)
     return StoreOutcome(SUCCESS)
 
 
