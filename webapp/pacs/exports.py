@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from highdicom import UID
@@ -67,37 +69,41 @@ def active_call(result: DetectionResult) -> tuple[Call | None, float | None]:
     return call, level
 
 
-def build_objects(result: DetectionResult) -> dict[str, Dataset]:
-    """The result's DICOM objects, kind -> dataset (no SEG when no finding has a region)."""
+def build_objects(result: DetectionResult) -> Iterator[tuple[str, Dataset]]:
+    """The result's DICOM objects as (kind, dataset), made one at a time so that a full-size
+    study's maps are never all in memory at once (no SEG when no finding has a region)."""
     source: SourceImages = source_images(result.series_instance_uid, result.grid)
     folder = Path(settings.MEDIA_ROOT) / result.maps_directory
-    values = {kind: maps.read_map(folder, info, source.shape_zyx) for kind, info in result.maps.items()}
+
+    def values(name: str) -> np.ndarray:
+        return maps.read_map(folder, result.maps[name], source.shape_zyx)
+
     equipment = Equipment(result.model_version.name, result.model_version.detector_version)
     call, level = active_call(result)
-    objects: dict[str, Dataset] = {}
     map_series = UID()
     for number, (kind, name) in enumerate(MAP_KINDS.items(), start=1):
-        if name in values:
-            objects[kind] = parametric_map(source, name, values[name], equipment, map_series, number)
-    regions = finding_regions(source, values["local"], result.peaks, level) if "local" in values else []
+        if name in result.maps:
+            yield kind, parametric_map(source, name, values(name), equipment, map_series, number)
+    regions = finding_regions(source, values("local"), result.peaks, level) if "local" in result.maps else []
     if regions:
         where = (
             f"local map >= {level:.4g} ({call.label} point)"
             if level is not None and call
             else "half each finding's highest local value"
         )
-        objects[Kind.SEGMENTATION] = segmentation(source, regions, equipment, UID(), where)
+        yield Kind.SEGMENTATION, segmentation(source, regions, equipment, UID(), where)
+        del regions
     scores = {"fused": result.fused_score, "global": result.global_score, "local": result.local_score}
-    objects[Kind.REPORT] = measurement_report(source, scores, result.peaks, call, equipment, UID())
-    return objects
+    yield Kind.REPORT, measurement_report(source, scores, result.peaks, call, equipment, UID())
 
 
 def _write(path: Path, ds: Dataset) -> tuple[int, str]:
     tmp = path.with_suffix(".tmp")
     ds.save_as(tmp, enforce_file_format=True)
-    data = tmp.read_bytes()
+    with tmp.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
     tmp.replace(path)
-    return len(data), hashlib.sha256(data).hexdigest()
+    return path.stat().st_size, digest
 
 
 def export_result(result: DetectionResult) -> list[ResultObject]:
@@ -105,13 +111,12 @@ def export_result(result: DetectionResult) -> list[ResultObject]:
     existing = list(ResultObject.objects.filter(result=result))
     if existing:
         return existing
-    objects = build_objects(result)
     relative = folder_of(result) / UID()  # a folder per attempt: a lost race deletes only its own
     target = Path(settings.MEDIA_ROOT) / relative
     target.mkdir(parents=True, exist_ok=True)
     rows = []
     try:
-        for kind, ds in objects.items():
+        for kind, ds in build_objects(result):
             size, digest = _write(target / f"{kind}.dcm", ds)
             rows.append(
                 ResultObject(
