@@ -62,13 +62,7 @@ def export_read_and_send(read_id: int) -> list[int]:
     if read is None:
         return []
     export_read(read)
-    deliveries = [
-        Delivery.objects.create(result=read.result, read=read, node=node)
-        for node in DicomNode.objects.filter(send_results=True, enabled=True)
-    ]
-    for delivery in deliveries:
-        deliver(delivery.pk)
-    return [d.pk for d in deliveries]
+    return _to_every_node(read.result, read)
 
 
 def export_and_send(result_id: int, send: bool = True) -> list[int]:
@@ -79,12 +73,20 @@ def export_and_send(result_id: int, send: bool = True) -> list[int]:
     export_result(result)
     if not send:
         return []
+    return _to_every_node(result, None)
+
+
+def _to_every_node(result: DetectionResult, read: Read | None) -> list[int]:
+    """A delivery per node that takes every result, each sent by a task of its own (so one
+    node that cannot be reached is retried without holding up the others)."""
     deliveries = [
-        Delivery.objects.create(result=result, node=node)
+        Delivery.objects.create(result=result, read=read, node=node)
         for node in DicomNode.objects.filter(send_results=True, enabled=True)
     ]
     for delivery in deliveries:
-        deliver(delivery.pk)
+        current_app.send_task(
+            DELIVER_TASK, kwargs={"delivery_id": delivery.pk}, queue=settings.DETECTION_QUEUE
+        )
     return [d.pk for d in deliveries]
 
 
