@@ -8,28 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pydicom
 from highdicom import UID
 from highdicom.sr import (
     Comprehensive3DSR,
-    GraphicTypeValues3D,
-    ImageRegion3D,
     Measurement,
-    MeasurementReport,
     MeasurementsAndQualitativeEvaluations,
     ObservationContext,
     ObserverContext,
     PersonObserverIdentifyingAttributes,
-    PlanarROIMeasurementsAndQualitativeEvaluations,
     QualitativeEvaluation,
     TrackingIdentifier,
 )
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
-from webapp.pacs.equipment import MANUFACTURER, SCHEME
-from webapp.pacs.reports import CONCEPTS, MILLIMETRE, NEGATIVE, POSITIVE, SCORE_UNIT
+from webapp.pacs.equipment import SCHEME
+from webapp.pacs.reports import CONCEPTS, MILLIMETRE, NEGATIVE, POSITIVE, SCORE_UNIT, point_group, sr_document
 from webapp.pacs.source_images import SourceImages
 
 VERDICT = Code("FS-VERDICT", SCHEME, "Reader's verdict")
@@ -81,43 +76,23 @@ def read_report(
         )
     ]
     for n, mark in enumerate(read.lesion_marks, start=1):
-        measurements = None
+        measurements = []
         if mark.get("diameter_mm"):
-            measurements = [
+            measurements.append(
                 Measurement(name=codes.SCT.Diameter, value=float(mark["diameter_mm"]), unit=MILLIMETRE)
-            ]
-        groups.append(
-            PlanarROIMeasurementsAndQualitativeEvaluations(
-                tracking_identifier=TrackingIdentifier(uid=UID(), identifier=f"mark-{n}"),
-                referenced_region=ImageRegion3D(
-                    graphic_type=GraphicTypeValues3D.POINT,
-                    graphic_data=np.asarray([mark["center_lps_mm"]], dtype=float),
-                    frame_of_reference_uid=source.frame_of_reference_uid,
-                ),
-                finding_type=codes.SCT.Lesion,
-                measurements=measurements,
-                geometric_purpose=codes.DCM.Center,
             )
-        )
+        groups.append(point_group(f"mark-{n}", mark["center_lps_mm"], source, measurements))
     observer = ObserverContext(
         observer_type=codes.DCM.Person,
         observer_identifying_attributes=PersonObserverIdentifyingAttributes(name=_person_name(read.reader)),
     )
-    report = MeasurementReport(
-        observation_context=ObservationContext(observer_person_context=observer),
-        procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
-        imaging_measurements=groups,
-        title=codes.DCM.ImagingMeasurementReport,
-    )
-    return Comprehensive3DSR(
-        evidence=source.datasets,
-        content=report,
+    return sr_document(
+        source,
+        ObservationContext(observer_person_context=observer),
+        groups,
         series_instance_uid=series_instance_uid,
         series_number=9104,
-        sop_instance_uid=UID(),
         instance_number=read.version,
-        manufacturer=MANUFACTURER,
-        is_complete=True,
-        previous_versions=[pydicom.dcmread(previous)] if previous is not None else None,
         series_description="FusionScreen reader's report",
+        previous_versions=[pydicom.dcmread(previous)] if previous is not None else None,
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from highdicom import UID
 from highdicom.sr import (
+    AlgorithmIdentification,
     Comprehensive3DSR,
     DeviceObserverIdentifyingAttributes,
     FindingSite,
@@ -101,14 +102,66 @@ def _study_group(
     )
 
 
-def _finding_group(
-    n: int, peak: dict, source: SourceImages, equipment: Equipment
+def point_group(
+    identifier: str,
+    center_lps_mm: list[float],
+    source: SourceImages,
+    measurements: list[Measurement],
+    *,
+    finding_sites: list[FindingSite] | None = None,
+    algorithm_id: AlgorithmIdentification | None = None,
 ) -> PlanarROIMeasurementsAndQualitativeEvaluations:
+    """A lesion (a finding, or a reader's mark) as a TID 1410 group around a SCOORD3D POINT in
+    the CT's frame of reference."""
     point = ImageRegion3D(
         graphic_type=GraphicTypeValues3D.POINT,
-        graphic_data=np.asarray([peak["center_lps_mm"]], dtype=float),
+        graphic_data=np.asarray([center_lps_mm], dtype=float),
         frame_of_reference_uid=source.frame_of_reference_uid,
     )
+    return PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=TrackingIdentifier(uid=UID(), identifier=identifier),
+        referenced_region=point,
+        finding_type=codes.SCT.Lesion,
+        algorithm_id=algorithm_id,
+        finding_sites=finding_sites,
+        measurements=measurements or None,
+        geometric_purpose=codes.DCM.Center,
+    )
+
+
+def sr_document(
+    source: SourceImages,
+    observation_context: ObservationContext,
+    groups: list,
+    *,
+    series_instance_uid: str,
+    series_number: int,
+    instance_number: int,
+    series_description: str,
+    previous_versions: list | None = None,
+) -> Comprehensive3DSR:
+    """A TID 1500 measurement report as a Comprehensive 3D SR in the CT's study."""
+    report = MeasurementReport(
+        observation_context=observation_context,
+        procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
+        imaging_measurements=groups,
+        title=codes.DCM.ImagingMeasurementReport,
+    )
+    return Comprehensive3DSR(
+        evidence=source.datasets,
+        content=report,
+        series_instance_uid=series_instance_uid,
+        series_number=series_number,
+        sop_instance_uid=UID(),
+        instance_number=instance_number,
+        manufacturer=MANUFACTURER,
+        is_complete=True,
+        previous_versions=previous_versions,
+        series_description=series_description,
+    )
+
+
+def _finding_group(n: int, peak: dict, source: SourceImages, equipment: Equipment):
     measurements = []
     if peak.get("score") is not None:
         measurements.append(
@@ -124,14 +177,13 @@ def _finding_group(
         if lung in LATERALITY
         else None
     )
-    return PlanarROIMeasurementsAndQualitativeEvaluations(
-        tracking_identifier=TrackingIdentifier(uid=UID(), identifier=f"finding-{n}"),
-        referenced_region=point,
-        finding_type=codes.SCT.Lesion,
-        algorithm_id=equipment.algorithm_id(),
+    return point_group(
+        f"finding-{n}",
+        peak["center_lps_mm"],
+        source,
+        measurements,
         finding_sites=sites,
-        measurements=measurements or None,
-        geometric_purpose=codes.DCM.Center,
+        algorithm_id=equipment.algorithm_id(),
     )
 
 
@@ -152,23 +204,16 @@ def measurement_report(
             model_name=equipment.model_name[:64],
         ),
     )
-    report = MeasurementReport(
-        observation_context=ObservationContext(observer_device_context=observer),
-        procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
-        imaging_measurements=[
-            _study_group(scores, call, equipment),
-            *(_finding_group(n, peak, source, equipment) for n, peak in enumerate(peaks, start=1)),
-        ],
-        title=codes.DCM.ImagingMeasurementReport,
-    )
-    return Comprehensive3DSR(
-        evidence=source.datasets,
-        content=report,
+    groups = [
+        _study_group(scores, call, equipment),
+        *(_finding_group(n, peak, source, equipment) for n, peak in enumerate(peaks, start=1)),
+    ]
+    return sr_document(
+        source,
+        ObservationContext(observer_device_context=observer),
+        groups,
         series_instance_uid=series_instance_uid,
         series_number=9103,
-        sop_instance_uid=UID(),
         instance_number=1,
-        manufacturer=MANUFACTURER,
-        is_complete=True,
         series_description="FusionScreen measurement report",
     )
