@@ -11,9 +11,7 @@ in all three orientations and run along all three axes at scoring time, on the s
 left-right mirror image, and the median of the three orientations is kept: a round nodule is
 foreign in every direction, a vessel seen end-on in one slab orientation is not in the others.
 Everything runs on a coarse grid (``local_fpi_spacing_mm``, 2 mm), where a study is about
-150^3 voxels: training fits the CPU budget and scoring takes seconds. Each coarse voxel comes in
-two channels, the mean of the working-grid voxels under it and their maximum, so that a small
-dense spot the mean dilutes still stands out in the second (docs/results.md, session 13).
+150^3 voxels: training fits the CPU budget and scoring takes seconds.
 """
 
 from __future__ import annotations
@@ -49,10 +47,6 @@ def normalise_hu(hu: torch.Tensor) -> torch.Tensor:
     return ((hu - _HU_AIR) / _HU_SCALE).clamp(0.0, _INPUT_MAX)
 
 
-# Input channels per slice: the mean of the fine voxels under a coarse voxel, and their maximum.
-INPUT_CHANNELS = 2
-
-
 def _block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
@@ -65,17 +59,15 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class SlabUNet(nn.Module):
-    """2-D U-Net over a slab: (B, INPUT_CHANNELS x (2k+1), H, W) in (all slices' means, then all
-    slices' maxima), (B, 1, H, W) logits of the centre slice out.
+    """2-D U-Net over a slab: (B, 2k+1, H, W) slices in, (B, 1, H, W) logits of the centre slice.
 
     H and W must be multiples of 2**(levels - 1).
     """
 
     def __init__(self, in_slices: int, channels: tuple[int, ...] = (16, 32, 64)):
         super().__init__()
-        self.slices = in_slices
         self.down = nn.ModuleList()
-        c_prev = INPUT_CHANNELS * in_slices
+        c_prev = in_slices
         for c in channels:
             self.down.append(_block(c_prev, c))
             c_prev = c
@@ -105,7 +97,7 @@ class SlabUNet(nn.Module):
 class FpiVolume:
     """A normal study on the coarse grid, with where its patches may be taken from."""
 
-    x: torch.Tensor  # (INPUT_CHANNELS, Z, Y, X) float32, normalised HU: mean and max
+    x: torch.Tensor  # (Z, Y, X) float32, normalised HU
     lung: torch.Tensor  # (Z, Y, X) bool
     lung_idx: np.ndarray  # (n, 3) lung voxel indices, for sampling
     body_idx: np.ndarray  # (m, 3) voxels denser than -500 HU: soft tissue, vessels, bone
@@ -117,22 +109,19 @@ def coarse_factor(working_spacing_mm: float, fpi_spacing_mm: float) -> int:
 
 
 def to_coarse(hu: np.ndarray, lung: np.ndarray, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Working grid -> coarse grid: HU mean- and max-pooled by ``factor`` into the two input
-    channels, (INPUT_CHANNELS, Z, Y, X); the lung mask majority-pooled, (Z, Y, X)."""
+    """Mean-pool HU and majority-pool the lung mask by ``factor`` (working grid -> coarse grid)."""
     t = torch.from_numpy(np.ascontiguousarray(hu, np.float32))[None, None]
     m = torch.from_numpy(np.ascontiguousarray(lung, np.float32))[None, None]
-    mean = peak = t
     if factor > 1:
-        mean = F.avg_pool3d(t, factor, ceil_mode=True)
-        peak = F.max_pool3d(t, factor, ceil_mode=True)
+        t = F.avg_pool3d(t, factor, ceil_mode=True)
         m = F.avg_pool3d(m, factor, ceil_mode=True)
-    return normalise_hu(torch.cat([mean, peak], dim=1)[0]), m[0, 0] >= 0.5
+    return normalise_hu(t[0, 0]), m[0, 0] >= 0.5
 
 
 def fpi_volume(hu: np.ndarray, lung: np.ndarray, factor: int, rng: np.random.Generator) -> FpiVolume:
     x, lung_t = to_coarse(hu, lung, factor)
     lung_idx = np.argwhere(lung_t.numpy())
-    body_idx = np.argwhere((x[0] > 0.5).numpy())
+    body_idx = np.argwhere((x > 0.5).numpy())
     keep = 20_000  # a random subset is plenty for sampling centres
     lung_idx = lung_idx[rng.choice(len(lung_idx), min(keep, len(lung_idx)), replace=False)]
     body_idx = body_idx[rng.choice(len(body_idx), min(keep, len(body_idx)), replace=False)]
@@ -151,23 +140,14 @@ class PatchRecipe:
 
 
 def _crop(vol: torch.Tensor, centre: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
-    """Block of ``shape`` centred on ``centre`` over the last three axes of ``vol`` (leading axes,
-    e.g. channels, kept), zero-padded (air, for HU input) at the edges."""
-    lead = tuple(vol.shape[:-3])
-    spatial = vol.shape[-3:]
+    """Block of ``shape`` centred on ``centre``, zero-padded (air, for HU input) at the edges."""
     lo = [int(c) - n // 2 for c, n in zip(centre, shape)]
-    out = torch.zeros(lead + tuple(shape), dtype=vol.dtype)
-    src = [slice(max(lo[a], 0), min(lo[a] + shape[a], spatial[a])) for a in range(3)]
+    out = torch.zeros(shape, dtype=vol.dtype)
+    src = [slice(max(lo[a], 0), min(lo[a] + shape[a], vol.shape[a])) for a in range(3)]
     dst = [slice(s.start - lo[a], s.stop - lo[a]) for a, s in enumerate(src)]
     if all(s.stop > s.start for s in src):
-        out[..., dst[0], dst[1], dst[2]] = vol[..., src[0], src[1], src[2]]
+        out[dst[0], dst[1], dst[2]] = vol[src[0], src[1], src[2]]
     return out
-
-
-def _oriented(vol: torch.Tensor, perm: tuple[int, int, int]) -> torch.Tensor:
-    """``vol`` with its last three axes in ``perm``'s order (leading axes kept)."""
-    lead = vol.dim() - 3
-    return vol.permute(*range(lead), *(lead + p for p in perm))
 
 
 def _ellipsoid(
@@ -212,31 +192,29 @@ def patch_radii(recipe: PatchRecipe, rng: np.random.Generator) -> np.ndarray:
 def make_sample(
     vols: list[FpiVolume], recipe: PatchRecipe, size: int, slices: int, rng: np.random.Generator
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One training slab: (INPUT_CHANNELS x slices, size, size) input, (size, size) target,
-    (size, size) weight.
+    """One training slab: (slices, size, size) input, (size, size) target, (size, size) weight.
 
     A slab of a normal study around a lung voxel, in one of three orientations; unless the
     sample is clean, an ellipsoid of another normal study (lung or any body tissue, possibly
-    turned and shifted in intensity) blended in so that it crosses the centre slice, in both
-    input channels with the same weights (the source's own mean and max).
+    turned and shifted in intensity) blended in so that it crosses the centre slice.
     """
     perm = _ORIENTATIONS[int(rng.integers(3))]
     t = int(rng.integers(len(vols)))
     tv = vols[t]
     shape = (slices + 4, size, size)  # two extra slices each side for the smoothing below
     centre = tv.lung_idx[rng.integers(len(tv.lung_idx))][list(perm)]
-    x = _crop(_oriented(tv.x, perm), centre, shape)
+    x = _crop(tv.x.permute(*perm), centre, shape)
     lung = _crop(tv.lung.permute(*perm), centre, shape)
-    target = torch.zeros(shape)
+    target = torch.zeros_like(x)
     if len(vols) > 1 and rng.random() >= recipe.clean_share:
         s = int(rng.choice([i for i in range(len(vols)) if i != t]))
         sv = vols[s]
         pool = sv.body_idx if rng.random() < recipe.body_share else sv.lung_idx
         src_perm = _ORIENTATIONS[int(rng.integers(3))]
         src_centre = pool[rng.integers(len(pool))][list(src_perm)]
-        src = _crop(_oriented(sv.x, src_perm), src_centre, shape)
+        src = _crop(sv.x.permute(*src_perm), src_centre, shape)
         if rng.random() < 0.5:
-            src = torch.rot90(src, int(rng.integers(1, 4)), dims=(-2, -1))
+            src = torch.rot90(src, int(rng.integers(1, 4)), dims=(1, 2))
         if recipe.shift > 0:
             src = (src + float(rng.uniform(-recipe.shift, recipe.shift))).clamp(0.0, _INPUT_MAX)
         radii = patch_radii(recipe, rng)
@@ -248,14 +226,14 @@ def make_sample(
         occ = _ellipsoid(shape, mid + offset, radii, edge=edge)
         a = float(rng.uniform(0.3, 1.0)) * occ
         blended = (1.0 - a) * x + a * src
-        visible = (_gauss3(blended[0] - x[0]).abs() / _VISIBLE_DIFF).clamp(0.0, 1.0)  # on the mean
+        visible = (_gauss3(blended - x).abs() / _VISIBLE_DIFF).clamp(0.0, 1.0)
         target = (a * visible).clamp(0.0, 1.0)
         x = blended
     c = shape[0] // 2
     # loss where the lungs are, or where a patch is (it may reach the pleura)
     near_lung = F.max_pool2d(lung[c][None, None].float(), 5, 1, 2)[0, 0] > 0
     weight = (near_lung | (target[c] > 0)).float()
-    x, y = x[:, c - slices // 2 : c + slices // 2 + 1].reshape(-1, size, size), target[c]
+    x, y = x[c - slices // 2 : c + slices // 2 + 1], target[c]
     if rng.random() < 0.5:
         x, y, weight = x.flip(-1), y.flip(-1), weight.flip(-1)
     return x, y, weight
@@ -274,7 +252,7 @@ def train_network(
 ) -> list[dict]:
     """Adam with a cosine schedule on per-voxel BCE against the soft foreign-patch targets."""
     rng = np.random.default_rng(seed)
-    slices = net.slices
+    slices = net.down[0][0].in_channels
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     history = []
     net.train()
@@ -302,8 +280,7 @@ def train_network(
 def predict_map(
     net: SlabUNet, x: torch.Tensor, lung: torch.Tensor, batch: int = 16, bf16: bool = True
 ) -> torch.Tensor:
-    """The network's foreign-patch probability on the coarse grid, zero outside the lungs (``x``
-    is the (INPUT_CHANNELS, Z, Y, X) input, ``lung`` (Z, Y, X); the map has ``lung``'s shape): in
+    """The network's foreign-patch probability on the coarse grid, zero outside the lungs: in
     each slab orientation the mean of the map and of the map of the left-right mirrored input,
     then the median of the three orientations (docs/results.md, session 9: what is foreign in
     two of three directions counts, a vessel seen end-on in one does not). Only the lungs'
@@ -314,33 +291,31 @@ def predict_map(
         slice(max(int(i[0]) - margin, 0), min(int(i[-1]) + margin + 1, lung.shape[a]))
         for a, i in enumerate(nz)
     ]
-    sub = x[:, box[0], box[1], box[2]]
+    sub = x[box[0], box[1], box[2]]
     plain = _orientation_maps(net, sub, batch, bf16)
     mirrored = _orientation_maps(net, sub.flip(-1), batch, bf16).flip(-1)  # the patient's left-right axis
-    full = torch.zeros(lung.shape, dtype=torch.float32, device=x.device)
+    full = torch.zeros_like(x)
     full[box[0], box[1], box[2]] = (0.5 * (plain + mirrored)).median(dim=0).values
     return full * lung
 
 
 def _orientation_maps(net: SlabUNet, sub: torch.Tensor, batch: int, bf16: bool) -> torch.Tensor:
-    """The network run along each spatial axis of ``sub`` ((C, Z, Y, X)): (3, Z, Y, X), one map
-    per slab orientation."""
-    k = net.slices // 2
+    """The network run along each axis of ``sub``: (3, Z, Y, X), one map per slab orientation."""
+    k = net.down[0][0].in_channels // 2
     mult = 2 ** (net.levels - 1)
     maps = []
     for axis in range(3):
-        v = sub.movedim(axis + 1, 1)  # slab axis first after the channels
-        c, d, h, w = v.shape
+        v = sub.movedim(axis, 0)  # slab axis first
+        d, h, w = v.shape
         ph, pw = (-h) % mult, (-w) % mult
-        padded = F.pad(v[None], (0, pw, 0, ph, k, k), mode="replicate")[0]
-        windows = padded.unfold(1, 2 * k + 1, 1)  # (C, d, H, W, 2k+1)
+        padded = F.pad(v[None], (0, pw, 0, ph, 0, 0), mode="replicate")[0]
+        padded = F.pad(padded[None, None], (0, 0, 0, 0, k, k), mode="replicate")[0, 0]
         out = torch.empty((d, h, w), device=sub.device)
         for s in range(0, d, batch):
-            n = min(batch, d - s)
-            # (n, C, 2k+1, H, W) -> channels as in training: all slices' means, then maxima
-            slabs = windows[:, s : s + n].permute(1, 0, 4, 2, 3).reshape(n, c * (2 * k + 1), h + ph, w + pw)
+            idx = torch.arange(s, min(s + batch, d), device=sub.device)
+            slabs = padded.unfold(0, 2 * k + 1, 1)[s : s + len(idx)].permute(0, 3, 1, 2)
             with inference_precision(sub.device, bf16):
-                out[s : s + n] = torch.sigmoid(net(slabs).float())[:, 0, :h, :w]
+                out[idx] = torch.sigmoid(net(slabs).float())[:, 0, :h, :w]
         maps.append(out.movedim(0, axis))
     return torch.stack(maps)
 

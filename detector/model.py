@@ -20,9 +20,7 @@ from detector.settings import ModelSettings
 
 # 2 (December 2026): the local branch is a slot (settings.local_realisation); format-1 files hold
 # settings that were removed and a local branch without a realisation: retrain them.
-# 3 (December 2026): the fpi network reads two channels per slice (mean and max of the fine
-# voxels); format-2 fpi networks read one.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 2
 
 
 def pick_device(device: str | None = None) -> torch.device:

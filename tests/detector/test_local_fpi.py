@@ -5,16 +5,13 @@ import pytest
 import torch
 
 from detector.local_fpi import (
-    INPUT_CHANNELS,
     FpiLocalModel,
     FpiVolume,
     PatchRecipe,
     SlabUNet,
-    _orientation_maps,
     make_sample,
     patch_radii,
     predict_map,
-    to_coarse,
     train_network,
 )
 from detector.settings import TEST_SETTINGS
@@ -25,10 +22,8 @@ torch.set_num_threads(1)
 def _volume(
     value: float, rng: np.random.Generator, n: int = 32, noise: float = 0.02, border: int = 2
 ) -> FpiVolume:
-    """A cube of "lung" at ``value`` with noise, lungs everywhere but a border; both input
-    channels (mean and max) alike."""
+    """A cube of "lung" at ``value`` with noise, lungs everywhere but a border."""
     x = torch.from_numpy((value + noise * rng.standard_normal((n, n, n))).astype(np.float32))
-    x = torch.stack([x, x.clone()])
     lung = torch.zeros((n, n, n), dtype=torch.bool)
     lung[border:-border, border:-border, border:-border] = True
     idx = np.argwhere(lung.numpy())
@@ -43,7 +38,7 @@ def test_training_samples_blend_another_normals_content_and_mark_where_it_shows(
     recipe = PatchRecipe(2.0, (8.0, 16.0), body_share=0.0, shift=0.0, clean_share=0.0)
     for _ in range(20):
         x, y, w = make_sample(vols, recipe, 16, 5, rng)
-        assert x.shape == (2 * 5, 16, 16) and y.shape == w.shape == (16, 16)
+        assert x.shape == (5, 16, 16) and y.shape == w.shape == (16, 16)
         centre = x[2]
         base = float(centre.median())  # the target normal (a patch covers less than half)
         changed = (centre - base).abs() > 0.02
@@ -72,7 +67,7 @@ def test_network_learns_to_mark_a_foreign_blob():
     test = _volume(0.15, rng)
     zz, yy, xx = np.ogrid[:32, :32, :32]
     blob = torch.from_numpy((zz - 16) ** 2 + (yy - 14) ** 2 + (xx - 18) ** 2 <= 9)
-    test.x[:, blob] = 0.9
+    test.x[blob] = 0.9
 
     def contrast() -> float:
         prob = predict_map(net.eval(), test.x, test.lung)
@@ -89,7 +84,7 @@ def test_prediction_is_zero_outside_the_lungs_and_keeps_the_volume_shape():
     rng = np.random.default_rng(3)
     v = _volume(0.15, rng, n=30)
     prob = predict_map(SlabUNet(3, (4, 8)).eval(), v.x, v.lung)
-    assert prob.shape == v.lung.shape
+    assert prob.shape == v.x.shape
     assert float(prob[~v.lung].abs().max()) == 0.0
     assert float(prob[v.lung].min()) > 0.0
 
@@ -141,29 +136,3 @@ def test_patch_sizes_cover_every_octave_and_stay_roundish():
 def test_a_patch_range_must_start_above_zero():
     with pytest.raises(ValueError, match="fpi_patch_mm"):
         TEST_SETTINGS.with_overrides({"fpi_patch_mm": "0,10"})
-
-
-def test_coarse_input_keeps_a_small_dense_spot_in_its_max_channel():
-    """Two channels per coarse voxel: the mean of the fine voxels under it dilutes a 1-voxel dense
-    spot eightfold, the maximum keeps it (a 4-6 mm nodule at 2 mm, session 13)."""
-    hu = np.full((8, 8, 8), -850.0, np.float32)
-    hu[3, 4, 5] = 50.0  # one dense fine voxel
-    lung = np.ones_like(hu, bool)
-    x, coarse_lung = to_coarse(hu, lung, 2)
-    assert x.shape == (INPUT_CHANNELS, 4, 4, 4) and coarse_lung.shape == (4, 4, 4)
-    mean, peak = x[:, 1, 2, 2]
-    assert float(peak) == pytest.approx(1.05) and float(mean) == pytest.approx((7 * 0.15 + 1.05) / 8)
-    assert float(x[1, 0, 0, 0]) == pytest.approx(0.15)  # elsewhere the channels agree
-
-
-def test_scoring_feeds_the_network_slabs_laid_out_as_in_training():
-    """The axial map at a slice is the network on that slice's slab with the channels in the
-    training layout (all slices' means, then all maxima), so scoring asks what training taught."""
-    torch.manual_seed(6)
-    net = SlabUNet(3, (4, 8)).eval()
-    x = torch.rand(INPUT_CHANNELS, 10, 8, 8)
-    maps = _orientation_maps(net, x, batch=4, bf16=False)
-    z = 5
-    with torch.no_grad():
-        direct = torch.sigmoid(net(x[:, z - 1 : z + 2].reshape(1, -1, 8, 8)))[0, 0]
-    assert torch.allclose(maps[0, z], direct, atol=1e-5)
