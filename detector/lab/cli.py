@@ -60,7 +60,9 @@ def cmd_tune(a: argparse.Namespace) -> int:
     from detector.model import FusionModel
 
     model = FusionModel.load(a.model, a.device)
-    record = tune_model(model, discover(a.cohort, a.labels), progress=not a.quiet)
+    record = tune_model(
+        model, discover(a.cohort, a.labels), progress=not a.quiet, evaluate_out=a.evaluate_out
+    )
     model.meta.setdefault("tuning", record)["cohort"] = str(Path(a.cohort).resolve())
     out = model.save(a.out or a.model)
     table = ", ".join(f"{w}: {auc:.3f}" for w, auc in record["auc_by_weight"].items())
@@ -119,6 +121,10 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--cohort", required=True, help="labelled cohort of held-out normals and abnormals")
     s.add_argument("--labels", help="labels CSV (default: COHORT/labels.csv)")
     s.add_argument("--out", help="write the tuned model here (default: update --model in place)")
+    s.add_argument(
+        "--evaluate-out",
+        help="also write here what `evaluate` of the tuned model on this cohort would, from the same scoring",
+    )
     s.add_argument("--device", default="auto")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_tune)

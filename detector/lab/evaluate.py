@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from detector.cohort import CohortEntry
 from detector.io import read_volume
-from detector.lab.figures import lesion_thumbnail, save_montage
+from detector.lab.figures import Thumbnail, lesion_thumbnail, save_montage
 from detector.model import FusionModel
 from detector.operating_points import operating_points, sens_spec
 from detector.pipeline import find_peaks
@@ -85,27 +85,44 @@ def score_cohort(
                 m = np.where(inside, m - m[inside].min() + 1e-6, 0.0)  # find_peaks wants > 0 inside
                 own = find_peaks(m, res.lungs, res.working_geometry, 1, 20.0)
                 branch_hits[name] = _localize(e, [p.to_dict() for p in own])[1]
-        if thumbnails is not None and e.is_abnormal:
-            title = f"{e.patient_id} {e.lesion_type}/{e.lesion_site} S={res.fused_score:.2f}"
-            thumbnails.append(lesion_thumbnail(res, e.lesion_center_lps_mm, title))
-        outcomes.append(
-            StudyOutcome(
-                e.patient_id,
-                e.label,
-                e.lesion_type,
-                e.lesion_site,
-                res.global_score,
-                res.local_score,
-                res.fused_score,
-                dist,
-                hit,
-                top_hit,
-                any_hit,
-                branch_hits.get("global"),
-                branch_hits.get("local"),
-            )
+        outcome = StudyOutcome(
+            e.patient_id,
+            e.label,
+            e.lesion_type,
+            e.lesion_site,
+            res.global_score,
+            res.local_score,
+            res.fused_score,
+            dist,
+            hit,
+            top_hit,
+            any_hit,
+            branch_hits.get("global"),
+            branch_hits.get("local"),
         )
+        outcomes.append(outcome)
+        if thumbnails is not None and e.is_abnormal:
+            thumbnails.append(lesion_thumbnail(res, e.lesion_center_lps_mm, _thumbnail_title(outcome)))
     return outcomes
+
+
+def _thumbnail_title(o: StudyOutcome) -> str:
+    return f"{o.patient_id} {o.lesion_type}/{o.lesion_site} S={o.fused_score:.2f}"
+
+
+def at_weight(
+    outcomes: list[StudyOutcome], thumbnails: list[Thumbnail], weight: float
+) -> tuple[list[StudyOutcome], list[Thumbnail]]:
+    """The outcomes as a model with fusion weight ``weight`` would have scored them, without
+    scoring again: only the patient-level fused score depends on the weight (the peaks come from
+    the voxel fusion, which has none). ``thumbnails`` are the abnormals', in order."""
+    # fused = G + w x the public local score (fusion.fuse_scores), so the weight can be swapped
+    moved = [
+        o if o.error else replace(o, fused_score=o.global_score + weight * o.local_score) for o in outcomes
+    ]
+    abnormal = [o for o in moved if not o.error and o.label == "abnormal"]
+    titled = [replace(t, title=_thumbnail_title(o)) for t, o in zip(thumbnails, abnormal)]
+    return moved, titled
 
 
 def calibration_split(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -234,10 +251,22 @@ def evaluate(
     seed: int = 0,
 ) -> dict:
     """Score every study, write metrics.json, per_study.csv and roc.png; return the metrics."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     thumbs: list = []
     outcomes = score_cohort(model, entries, progress, thumbs)
+    return write_evaluation(model, outcomes, thumbs, out_dir, calib_fraction, seed)
+
+
+def write_evaluation(
+    model: FusionModel,
+    outcomes: list[StudyOutcome],
+    thumbs: list[Thumbnail],
+    out_dir: Path | str,
+    calib_fraction: float = 0.5,
+    seed: int = 0,
+) -> dict:
+    """metrics.json, per_study.csv, roc.png and the lesion montages of scored outcomes."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     m = metrics(outcomes, calib_fraction, seed)
     m["model"] = {"saved_at": model.meta.get("saved_at"), "training": model.meta.get("training", {})}
     (out / "metrics.json").write_text(json.dumps(m, indent=2))

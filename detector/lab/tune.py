@@ -7,11 +7,13 @@ choice (cohort, every weight tried and its AUC) recorded in the model file.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from detector.cohort import CohortEntry
-from detector.lab.evaluate import score_cohort
+from detector.lab.evaluate import at_weight, score_cohort, write_evaluation
 from detector.model import FusionModel
 
 WEIGHT_GRID = (0.0, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
@@ -35,9 +37,19 @@ def choose_fusion_weight(
     return min(tied, key=lambda w: (abs(w - PAPER_WEIGHT), w)), table
 
 
-def tune_model(model: FusionModel, entries: list[CohortEntry], progress: bool = True) -> dict:
-    """Score the tuning cohort, set ``fusion_weight`` in the model, return what was decided."""
-    outcomes = [o for o in score_cohort(model, entries, progress) if not o.error]
+def tune_model(
+    model: FusionModel,
+    entries: list[CohortEntry],
+    progress: bool = True,
+    evaluate_out: Path | str | None = None,
+) -> dict:
+    """Score the tuning cohort, set ``fusion_weight`` in the model, return what was decided.
+
+    With ``evaluate_out``, also write there what ``evaluate`` of the tuned model on the same
+    cohort would, from the same scoring pass (a candidate's choice needs both; docs/results.md)."""
+    thumbs: list = []
+    scored = score_cohort(model, entries, progress, thumbs if evaluate_out else None)
+    outcomes = [o for o in scored if not o.error]
     y = np.array([o.label == "abnormal" for o in outcomes], dtype=int)
     if len(set(y.tolist())) < 2:
         raise ValueError("tuning needs both normal and abnormal studies in the labels")
@@ -57,4 +69,6 @@ def tune_model(model: FusionModel, entries: list[CohortEntry], progress: bool = 
         "study_uids": [e.study_instance_uid for e in entries],
     }
     model.meta["tuning"] = record
+    if evaluate_out is not None:
+        write_evaluation(model, *at_weight(scored, thumbs, weight), evaluate_out)
     return record

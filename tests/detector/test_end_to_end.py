@@ -159,6 +159,51 @@ def test_tune_sets_the_fusion_weight_from_a_labelled_cohort(model_dir, cohorts, 
     assert FusionModel.load(out).settings.fusion_weight == tuning["fusion_weight"]
 
 
+def test_tune_writes_what_evaluate_of_the_tuned_model_would(model_dir, cohorts, tmp_path):
+    """`tune --evaluate-out` reuses its scoring pass: the same files `evaluate` of the tuned model
+    writes on that cohort, fused scores at the weight chosen (not the model's weight before)."""
+    base = FusionModel.load(model_dir)
+    base.settings = base.settings.with_overrides({"fusion_weight": 0.0})  # any choice changes it
+    before = base.save(tmp_path / "weight0")
+    rc = main(
+        [
+            "tune",
+            "--model",
+            str(before),
+            "--cohort",
+            str(cohorts / "test"),
+            "--out",
+            str(tmp_path / "tuned"),
+            "--evaluate-out",
+            str(tmp_path / "from_tune"),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    assert FusionModel.load(tmp_path / "tuned").settings.fusion_weight > 0
+    rc = main(
+        [
+            "evaluate",
+            "--model",
+            str(tmp_path / "tuned"),
+            "--cohort",
+            str(cohorts / "test"),
+            "--out",
+            str(tmp_path / "evaluated"),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    for name in ("per_study.csv", "metrics.json"):
+        from_tune = (tmp_path / "from_tune" / name).read_text()
+        evaluated = (tmp_path / "evaluated" / name).read_text()
+        if name == "metrics.json":  # the model block names the model file each was given
+            from_tune, evaluated = (
+                {k: v for k, v in json.loads(t).items() if k != "model"} for t in (from_tune, evaluated)
+            )
+        assert from_tune == evaluated, name
+
+
 def test_global_map_peaks_at_a_large_subpleural_lesion(tmp_path):
     """Geometry end to end: the map written as NIfTI, read back through its own affine,
     puts its maximum on the phantom's lesion."""
