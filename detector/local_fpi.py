@@ -17,7 +17,7 @@ Everything runs on a coarse grid (``local_fpi_spacing_mm``, 2 mm), where a study
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -278,18 +278,13 @@ def train_network(
 
 @torch.inference_mode()
 def predict_map(
-    nets: SlabUNet | Sequence[SlabUNet],
-    x: torch.Tensor,
-    lung: torch.Tensor,
-    batch: int = 16,
-    bf16: bool = True,
+    net: SlabUNet, x: torch.Tensor, lung: torch.Tensor, batch: int = 16, bf16: bool = True
 ) -> torch.Tensor:
-    """The foreign-patch probability on the coarse grid, zero outside the lungs: in each slab
-    orientation the mean of the map and of the map of the left-right mirrored input (and of the
-    networks, when there are several), then the median of the three orientations
-    (docs/results.md, session 9: what is foreign in two of three directions counts, a vessel seen
-    end-on in one does not). Only the lungs' bounding box (plus a margin) is run."""
-    nets = [nets] if isinstance(nets, SlabUNet) else list(nets)
+    """The network's foreign-patch probability on the coarse grid, zero outside the lungs: in
+    each slab orientation the mean of the map and of the map of the left-right mirrored input,
+    then the median of the three orientations (docs/results.md, session 9: what is foreign in
+    two of three directions counts, a vessel seen end-on in one does not). Only the lungs'
+    bounding box (plus a margin) is run."""
     nz = [torch.nonzero(lung.any(dim=tuple(a for a in range(3) if a != ax))).flatten() for ax in range(3)]
     margin = 4
     box = [
@@ -297,13 +292,10 @@ def predict_map(
         for a, i in enumerate(nz)
     ]
     sub = x[box[0], box[1], box[2]]
-    per_orientation = torch.zeros((3, *sub.shape), device=sub.device)
-    for net in nets:
-        per_orientation += _orientation_maps(net, sub, batch, bf16)
-        # the patient's left-right axis
-        per_orientation += _orientation_maps(net, sub.flip(-1), batch, bf16).flip(-1)
+    plain = _orientation_maps(net, sub, batch, bf16)
+    mirrored = _orientation_maps(net, sub.flip(-1), batch, bf16).flip(-1)  # the patient's left-right axis
     full = torch.zeros_like(x)
-    full[box[0], box[1], box[2]] = (per_orientation / (2 * len(nets))).median(dim=0).values
+    full[box[0], box[1], box[2]] = (0.5 * (plain + mirrored)).median(dim=0).values
     return full * lung
 
 
@@ -353,7 +345,8 @@ class FpiLocalModel:
         torch.manual_seed(settings.seed)
         s = settings
         widths = tuple(s.fpi_width * 2**i for i in range(s.fpi_levels))
-        self.nets = [SlabUNet(s.fpi_slices, widths).to(self.device).eval() for _ in range(s.fpi_networks)]
+        self.net = SlabUNet(s.fpi_slices, widths).to(self.device)
+        self.net.eval()
         self.recipe = PatchRecipe(s.fpi_spacing_mm, s.fpi_patch_mm, s.fpi_body_share, s.fpi_intensity_shift)
         self.peak_mean = 0.0
         self.peak_sd = 1.0
@@ -373,28 +366,15 @@ class FpiLocalModel:
         return fpi_volume(prep.working.hu, prep.lungs.both, self.factor, rng)
 
     def train_steps(self) -> int:
-        return self.steps_per_network() * len(self.nets)
-
-    def steps_per_network(self) -> int:
-        return self.settings.fpi_steps // len(self.nets)
+        return self.settings.fpi_steps
 
     def train(self, inputs: list[FpiVolume], progress: Callable[[int, float], None] | None = None) -> None:
         s = self.settings
-        steps = self.steps_per_network()
-        self.history = []
-        for i, net in enumerate(self.nets):
-            done = i * steps
-
-            def report(step: int, loss: float, done: int = done) -> None:
-                if progress:
-                    progress(done + step, loss)
-
-            net.to("cpu")  # samples are cut on the CPU; the steps are small
-            history = train_network(
-                net, inputs, self.recipe, steps, s.fpi_batch, s.fpi_crop_px, s.fpi_lr, s.seed + i, report
-            )
-            self.history += [{**h, "network": i} for h in history] if len(self.nets) > 1 else history
-            net.to(self.device)
+        self.net.to("cpu")  # samples are cut on the CPU; the steps are small
+        self.history = train_network(
+            self.net, inputs, self.recipe, s.fpi_steps, s.fpi_batch, s.fpi_crop_px, s.fpi_lr, s.seed, progress
+        )
+        self.net.to(self.device)
 
     def reference_steps(self, n_normals: int) -> int:
         return n_normals
@@ -404,7 +384,7 @@ class FpiLocalModel:
         peaks = []
         for n, v in enumerate(inputs):
             prob = predict_map(
-                self.nets, v.x.to(self.device), v.lung.to(self.device), bf16=self.settings.cuda_bf16
+                self.net, v.x.to(self.device), v.lung.to(self.device), bf16=self.settings.cuda_bf16
             )
             peaks.append(peak_value(prob.cpu(), v.lung, self.coarse_spacing_mm))
             if progress:
@@ -418,7 +398,7 @@ class FpiLocalModel:
         lungs = prep.lungs.both
         x, lung = to_coarse(prep.working.hu, lungs, self.factor)
         prob = predict_map(
-            self.nets, x.to(self.device), lung.to(self.device), bf16=self.settings.cuda_bf16
+            self.net, x.to(self.device), lung.to(self.device), bf16=self.settings.cuda_bf16
         ).cpu()
         z_map = (smoothed(prob, self.coarse_spacing_mm) - self.peak_mean) / self.peak_sd
         inside = z_map[lung]
@@ -439,13 +419,12 @@ class FpiLocalModel:
             "realisation": "fpi",
             "normal_peak_mean": round(self.peak_mean, 6),
             "normal_peak_sd": round(self.peak_sd, 6),
-            "networks": len(self.nets),
-            "parameters": sum(p.numel() for net in self.nets for p in net.parameters()),
+            "parameters": sum(p.numel() for p in self.net.parameters()),
         }
 
     def state(self) -> dict:
         return {
-            "nets": [{k: v.cpu() for k, v in net.state_dict().items()} for net in self.nets],
+            "net": {k: v.cpu() for k, v in self.net.state_dict().items()},
             "peak_mean": self.peak_mean,
             "peak_sd": self.peak_sd,
             "normal_peaks": self.normal_peaks,
@@ -453,13 +432,8 @@ class FpiLocalModel:
         }
 
     def load_state(self, state: dict) -> None:
-        if len(state["nets"]) != len(self.nets):
-            raise ValueError(
-                f"the model file holds {len(state['nets'])} local networks, its settings say {len(self.nets)}"
-            )
-        for net, weights in zip(self.nets, state["nets"]):
-            net.load_state_dict(weights)
-            net.to(self.device).eval()
+        self.net.load_state_dict(state["net"])
+        self.net.to(self.device).eval()
         self.peak_mean, self.peak_sd = float(state["peak_mean"]), float(state["peak_sd"])
         self.normal_peaks = list(state.get("normal_peaks", []))
         self.history = list(state.get("history", []))

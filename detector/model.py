@@ -20,7 +20,7 @@ from detector.settings import ModelSettings
 
 # 2 (December 2026): the local branch is a slot (settings.local_realisation); format-1 files hold
 # settings that were removed and a local branch without a realisation: retrain them.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 2
 
 
 def pick_device(device: str | None = None) -> torch.device:

@@ -39,7 +39,6 @@ _POSITIVE = (
     "fpi_steps",
     "fpi_batch",
     "fpi_lr",
-    "fpi_networks",
 )
 _NON_NEGATIVE = (
     "denoise_sigma_mm",
@@ -98,9 +97,6 @@ class ModelSettings:
     fpi_steps: int = 6000  # Adam steps, cosine schedule (about 10 minutes on 2 cores)
     fpi_batch: int = 16
     fpi_lr: float = 1e-3
-    # independent networks (seeds seed, seed + 1, ...), fpi_steps shared between them; their
-    # maps are averaged, so each one's idiosyncratic spots on normal anatomy count half
-    fpi_networks: int = 1
     # training anomalies: ellipsoids of another normal scan, diameters in this range (mm) ...
     fpi_patch_mm: tuple[float, float] = (4.0, 40.0)  # ... drawn log-uniformly, axes x 0.67-1.5
     fpi_body_share: float = 0.5  # ... taken from any body tissue (else from lung) this often
@@ -184,11 +180,6 @@ class ModelSettings:
             raise ValueError(
                 f"fpi_slices ({self.fpi_slices}) must be odd and fpi_crop_px ({self.fpi_crop_px}) a "
                 f"multiple of 2**(fpi_levels - 1)"
-            )
-        if self.fpi_networks > self.fpi_steps:
-            raise ValueError(
-                f"fpi_networks ({self.fpi_networks}) must not exceed fpi_steps ({self.fpi_steps}): "
-                f"the steps are shared between the networks"
             )
         if not 0.0 < self.global_coreset_ratio <= 1.0:
             raise ValueError(f"global_coreset_ratio: {self.global_coreset_ratio!r} must be in (0, 1]")

@@ -109,38 +109,9 @@ def test_model_state_round_trip_and_z_scores_against_the_normals():
     assert len(m.normal_peaks) == 3 and m.peak_sd >= 0.02
     other = FpiLocalModel(TEST_SETTINGS.with_overrides({"seed": 7}))
     other.load_state(m.state())
-    for a, b in zip(m.nets[0].state_dict().values(), other.nets[0].state_dict().values()):
+    for a, b in zip(m.net.state_dict().values(), other.net.state_dict().values()):
         assert torch.equal(a, b)
     assert (other.peak_mean, other.peak_sd) == (m.peak_mean, m.peak_sd)
-
-
-def test_several_networks_share_the_steps_and_their_maps_are_averaged():
-    settings = TEST_SETTINGS.with_overrides({"fpi_networks": 2, "fpi_steps": 4})
-    m = FpiLocalModel(settings)
-    assert len(m.nets) == 2 and m.train_steps() == 4
-    a, b = (list(net.state_dict().values()) for net in m.nets)
-    assert not all(torch.equal(x, y) for x, y in zip(a, b))  # different initial weights
-    rng = np.random.default_rng(6)
-    vols = [_volume(v, rng, n=24) for v in (0.12, 0.18)]
-    seen = []
-    m.train(vols, progress=lambda step, loss: seen.append(step))
-    assert seen == [1, 2, 3, 4]
-    assert [h["network"] for h in m.history] == [0, 0, 1, 1]
-    v = vols[0]
-    averaged = predict_map(m.nets, v.x, v.lung)
-    alone = [predict_map(net, v.x, v.lung) for net in m.nets]
-    # the median of orientations is taken after the mean over networks, so the averaged map
-    # lies between the two networks' own maps only on the whole, not voxel by voxel
-    assert not torch.allclose(averaged, alone[0]) and not torch.allclose(averaged, alone[1])
-    lo, hi = torch.minimum(*alone)[v.lung].mean(), torch.maximum(*alone)[v.lung].mean()
-    assert lo <= averaged[v.lung].mean() <= hi
-    with pytest.raises(ValueError, match="2 local networks, its settings say 1"):
-        FpiLocalModel(TEST_SETTINGS).load_state(m.state())
-
-
-def test_networks_cannot_outnumber_the_steps():
-    with pytest.raises(ValueError, match="fpi_networks"):
-        TEST_SETTINGS.with_overrides({"fpi_networks": 4, "fpi_steps": 3})
 
 
 def test_fpi_spacing_must_be_a_whole_multiple_of_the_working_spacing():
