@@ -24,6 +24,15 @@ def cmd_phantom(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cache(a: argparse.Namespace):
+    """The prepared-study cache named by ``--cache``, or None."""
+    if not a.cache:
+        return None
+    from detector.lab.prepared_cache import PreparedCache
+
+    return PreparedCache(a.cache)
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from detector.cohort import discover
     from detector.lab.evaluate import evaluate
@@ -32,7 +41,13 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     model = FusionModel.load(a.model, a.device)
     entries = discover(a.cohort, a.labels)
     m = evaluate(
-        model, entries, a.out, progress=not a.quiet, calib_fraction=a.calibration_fraction, seed=a.seed
+        model,
+        entries,
+        a.out,
+        progress=not a.quiet,
+        calib_fraction=a.calibration_fraction,
+        seed=a.seed,
+        cache=_cache(a),
     )
     print(
         json.dumps(
@@ -61,7 +76,11 @@ def cmd_tune(a: argparse.Namespace) -> int:
 
     model = FusionModel.load(a.model, a.device)
     record = tune_model(
-        model, discover(a.cohort, a.labels), progress=not a.quiet, evaluate_out=a.evaluate_out
+        model,
+        discover(a.cohort, a.labels),
+        progress=not a.quiet,
+        evaluate_out=a.evaluate_out,
+        cache=_cache(a),
     )
     model.meta.setdefault("tuning", record)["cohort"] = str(Path(a.cohort).resolve())
     out = model.save(a.out or a.model)
@@ -111,6 +130,10 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--labels", help="labels CSV (default: COHORT/labels.csv)")
     s.add_argument("--out", required=True)
     s.add_argument("--device", default="auto")
+    s.add_argument(
+        "--cache",
+        help="keep each study's working grid and lung mask here between runs (lab experiments)",
+    )
     s.add_argument("--calibration-fraction", type=float, default=0.5)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")
@@ -124,6 +147,10 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--evaluate-out",
         help="also write here what `evaluate` of the tuned model on this cohort would, from the same scoring",
+    )
+    s.add_argument(
+        "--cache",
+        help="keep each study's working grid and lung mask here between runs (lab experiments)",
     )
     s.add_argument("--device", default="auto")
     s.add_argument("--quiet", action="store_true")

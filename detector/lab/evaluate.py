@@ -15,9 +15,10 @@ from tqdm import tqdm
 from detector.cohort import CohortEntry
 from detector.io import read_volume
 from detector.lab.figures import Thumbnail, lesion_thumbnail, save_montage
+from detector.lab.prepared_cache import PreparedCache
 from detector.model import FusionModel
 from detector.operating_points import operating_points, sens_spec
-from detector.pipeline import find_peaks
+from detector.pipeline import find_peaks, score_prepared
 from detector.score import score_volume
 
 SCORES = ("global", "local", "fused")
@@ -61,13 +62,21 @@ def _localize(
 
 
 def score_cohort(
-    model: FusionModel, entries: list[CohortEntry], progress: bool = True, thumbnails: list | None = None
+    model: FusionModel,
+    entries: list[CohortEntry],
+    progress: bool = True,
+    thumbnails: list | None = None,
+    cache: PreparedCache | None = None,
 ) -> list[StudyOutcome]:
-    """Score every study; append a lesion thumbnail per abnormal to ``thumbnails`` if given."""
+    """Score every study; append a lesion thumbnail per abnormal to ``thumbnails`` if given.
+    With ``cache``, each study's working grid and lung mask come from (or go to) it."""
     outcomes = []
     for e in tqdm(entries, desc="scoring", disable=not progress, unit="study"):
         try:
-            res = score_volume(model, read_volume(e.folder))
+            if cache is None:
+                res = score_volume(model, read_volume(e.folder))
+            else:
+                res = score_prepared(model, cache.prepared(e.folder, model.settings))
         except (ValueError, OSError) as exc:  # a study that cannot be read is reported, not hidden
             outcomes.append(
                 StudyOutcome(
@@ -249,10 +258,11 @@ def evaluate(
     progress: bool = True,
     calib_fraction: float = 0.5,
     seed: int = 0,
+    cache: PreparedCache | None = None,
 ) -> dict:
     """Score every study, write metrics.json, per_study.csv and roc.png; return the metrics."""
     thumbs: list = []
-    outcomes = score_cohort(model, entries, progress, thumbs)
+    outcomes = score_cohort(model, entries, progress, thumbs, cache)
     return write_evaluation(model, outcomes, thumbs, out_dir, calib_fraction, seed)
 
 

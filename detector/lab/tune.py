@@ -14,6 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from detector.cohort import CohortEntry
 from detector.lab.evaluate import at_weight, score_cohort, write_evaluation
+from detector.lab.prepared_cache import PreparedCache
 from detector.model import FusionModel
 
 WEIGHT_GRID = (0.0, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
@@ -42,13 +43,15 @@ def tune_model(
     entries: list[CohortEntry],
     progress: bool = True,
     evaluate_out: Path | str | None = None,
+    cache: PreparedCache | None = None,
 ) -> dict:
     """Score the tuning cohort, set ``fusion_weight`` in the model, return what was decided.
 
+    ``cache``: where prepared studies are kept between runs (``prepared_cache``).
     With ``evaluate_out``, also write there what ``evaluate`` of the tuned model on the same
     cohort would, from the same scoring pass (a candidate's choice needs both; docs/results.md)."""
     thumbs: list = []
-    scored = score_cohort(model, entries, progress, thumbs if evaluate_out else None)
+    scored = score_cohort(model, entries, progress, thumbs if evaluate_out else None, cache)
     outcomes = [o for o in scored if not o.error]
     y = np.array([o.label == "abnormal" for o in outcomes], dtype=int)
     if len(set(y.tolist())) < 2:

@@ -10,7 +10,9 @@ from detector.cli import main
 from detector.cohort import discover
 from detector.global_branch import back_project, lung_mips
 from detector.io import read_series, write_nifti
+from detector.lab.evaluate import score_cohort
 from detector.lab.phantom import generate_cohort, make_phantom
+from detector.lab.prepared_cache import PreparedCache
 from detector.model import FusionModel
 from detector.pipeline import prepare_for_model
 from detector.preprocess import to_ct_grid
@@ -247,3 +249,15 @@ def test_both_local_realisations_train_save_and_score(cohorts, tmp_path):
         assert local.shape == result.maps["fused"].shape
         assert np.all(local[~result.lungs.both] == 0) and np.isfinite(result.fused_score)
         assert result.n_cubes > 0
+
+
+def test_scoring_through_the_prepared_cache_scores_as_without_it(model_dir, cohorts, tmp_path):
+    """`tune --cache` / `evaluate --cache` must judge a model exactly as a fresh read would."""
+    model = FusionModel.load(model_dir)
+    entries = discover(cohorts / "test")
+    plain = score_cohort(model, entries, progress=False)
+    cache = PreparedCache(tmp_path)
+    filled = score_cohort(model, entries, progress=False, cache=cache)
+    reused = score_cohort(model, entries, progress=False, cache=cache)
+    assert cache.misses == len(entries) and cache.hits == len(entries)
+    assert plain == filled == reused
