@@ -93,53 +93,6 @@ class SlabUNet(nn.Module):
         return self.out(x)
 
 
-def _block3(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv3d(c_in, c_out, 3, padding=1, bias=False),
-        nn.BatchNorm3d(c_out),
-        nn.ReLU(inplace=True),
-        nn.Conv3d(c_out, c_out, 3, padding=1, bias=False),
-        nn.BatchNorm3d(c_out),
-        nn.ReLU(inplace=True),
-    )
-
-
-class CubeUNet(nn.Module):
-    """3-D U-Net: (B, 1, D, H, W) in, (B, 1, D, H, W) logits; every voxel sees its 3-D
-    neighbourhood at once (a blob that ends and a vessel that goes on differ only in 3-D).
-
-    D, H and W must be multiples of 2**(levels - 1).
-    """
-
-    def __init__(self, channels: tuple[int, ...] = (8, 16, 32)):
-        super().__init__()
-        self.down = nn.ModuleList()
-        c_prev = 1
-        for c in channels:
-            self.down.append(_block3(c_prev, c))
-            c_prev = c
-        self.up = nn.ModuleList()
-        self.merge = nn.ModuleList()
-        for c in reversed(channels[:-1]):
-            self.up.append(nn.ConvTranspose3d(c_prev, c, 2, stride=2))
-            self.merge.append(_block3(2 * c, c))
-            c_prev = c
-        self.out = nn.Conv3d(c_prev, 1, 1)
-        self.levels = len(channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x)
-            if i < self.levels - 1:
-                skips.append(x)
-                x = F.max_pool3d(x, 2)
-        for up, merge in zip(self.up, self.merge):
-            x = up(x)
-            x = merge(torch.cat([skips.pop(), x], dim=1))
-        return self.out(x)
-
-
 @dataclass
 class FpiVolume:
     """A normal study on the coarse grid, with where its patches may be taken from."""
@@ -286,50 +239,6 @@ def make_sample(
     return x, y, weight
 
 
-def make_cube_sample(
-    vols: list[FpiVolume], recipe: PatchRecipe, size: int, rng: np.random.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One 3-D training sample: (1, size, size, size) input, (size,)*3 target and weight.
-
-    As ``make_sample`` but a cube in the study's own orientation (only mirrored left-right), the
-    target marked in all of it. The patch's content may be turned, as in ``make_sample``."""
-    t = int(rng.integers(len(vols)))
-    tv = vols[t]
-    shape = (size + 4,) * 3  # two extra voxels each side for the smoothing below
-    centre = tv.lung_idx[rng.integers(len(tv.lung_idx))]
-    x = _crop(tv.x, centre, shape)
-    lung = _crop(tv.lung, centre, shape)
-    target = torch.zeros_like(x)
-    if len(vols) > 1 and rng.random() >= recipe.clean_share:
-        s = int(rng.choice([i for i in range(len(vols)) if i != t]))
-        sv = vols[s]
-        pool = sv.body_idx if rng.random() < recipe.body_share else sv.lung_idx
-        src_perm = _ORIENTATIONS[int(rng.integers(3))]
-        src_centre = pool[rng.integers(len(pool))][list(src_perm)]
-        src = _crop(sv.x.permute(*src_perm), src_centre, shape)
-        if rng.random() < 0.5:
-            src = torch.rot90(src, int(rng.integers(1, 4)), dims=(1, 2))
-        if recipe.shift > 0:
-            src = (src + float(rng.uniform(-recipe.shift, recipe.shift))).clamp(0.0, _INPUT_MAX)
-        radii = patch_radii(recipe, rng)
-        mid = np.array(shape, float) // 2
-        offset = rng.uniform(-size / 3, size / 3, size=3)  # anywhere in the middle two thirds
-        edge = float(rng.uniform(0.5, min(2.5, max(float(radii.min()), 0.6))))
-        occ = _ellipsoid(shape, mid + offset, radii, edge=edge)
-        a = float(rng.uniform(0.3, 1.0)) * occ
-        blended = (1.0 - a) * x + a * src
-        visible = (_gauss3(blended - x).abs() / _VISIBLE_DIFF).clamp(0.0, 1.0)
-        target = (a * visible).clamp(0.0, 1.0)
-        x = blended
-    near_lung = F.max_pool3d(lung[None, None].float(), 5, 1, 2)[0, 0] > 0
-    weight = (near_lung | (target > 0)).float()
-    inner = (slice(2, -2),) * 3
-    x, y, weight = x[inner], target[inner], weight[inner]
-    if rng.random() < 0.5:
-        x, y, weight = x.flip(-1), y.flip(-1), weight.flip(-1)
-    return x[None], y, weight
-
-
 def train_network(
     net: SlabUNet,
     vols: list[FpiVolume],
@@ -344,17 +253,13 @@ def train_network(
     """Adam with a cosine schedule on per-voxel BCE against the soft foreign-patch targets."""
     rng = np.random.default_rng(seed)
     slices = net.down[0][0].in_channels
-    cube = isinstance(net, CubeUNet)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     history = []
     net.train()
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / max(steps, 1)))
-        if cube:
-            xs, ys, ws = zip(*(make_cube_sample(vols, recipe, crop_px, rng) for _ in range(batch)))
-        else:
-            xs, ys, ws = zip(*(make_sample(vols, recipe, crop_px, slices, rng) for _ in range(batch)))
+        xs, ys, ws = zip(*(make_sample(vols, recipe, crop_px, slices, rng) for _ in range(batch)))
         x, y, w = torch.stack(xs), torch.stack(ys)[:, None], torch.stack(ws)[:, None]
         logits = net(x)
         loss = (F.binary_cross_entropy_with_logits(logits, y, reduction="none") * w).sum() / w.sum().clamp(
@@ -387,25 +292,11 @@ def predict_map(
         for a, i in enumerate(nz)
     ]
     sub = x[box[0], box[1], box[2]]
-    full = torch.zeros_like(x)
-    if isinstance(net, CubeUNet):  # one pass sees all three directions: the mean with the mirror
-        plain = _cube_map(net, sub, bf16)
-        full[box[0], box[1], box[2]] = 0.5 * (plain + _cube_map(net, sub.flip(-1), bf16).flip(-1))
-        return full * lung
     plain = _orientation_maps(net, sub, batch, bf16)
     mirrored = _orientation_maps(net, sub.flip(-1), batch, bf16).flip(-1)  # the patient's left-right axis
+    full = torch.zeros_like(x)
     full[box[0], box[1], box[2]] = (0.5 * (plain + mirrored)).median(dim=0).values
     return full * lung
-
-
-def _cube_map(net: CubeUNet, sub: torch.Tensor, bf16: bool) -> torch.Tensor:
-    """The 3-D network over the whole box at once (padded to a multiple of its pooling)."""
-    mult = 2 ** (net.levels - 1)
-    d, h, w = sub.shape
-    pad = (0, (-w) % mult, 0, (-h) % mult, 0, (-d) % mult)
-    padded = F.pad(sub[None, None], pad, mode="replicate")
-    with inference_precision(sub.device, bf16):
-        return torch.sigmoid(net(padded).float())[0, 0, :d, :h, :w]
 
 
 def _orientation_maps(net: SlabUNet, sub: torch.Tensor, batch: int, bf16: bool) -> torch.Tensor:
@@ -454,8 +345,7 @@ class FpiLocalModel:
         torch.manual_seed(settings.seed)
         s = settings
         widths = tuple(s.fpi_width * 2**i for i in range(s.fpi_levels))
-        net = CubeUNet(widths) if s.fpi_dims == 3 else SlabUNet(s.fpi_slices, widths)
-        self.net = net.to(self.device)
+        self.net = SlabUNet(s.fpi_slices, widths).to(self.device)
         self.net.eval()
         self.recipe = PatchRecipe(s.fpi_spacing_mm, s.fpi_patch_mm, s.fpi_body_share, s.fpi_intensity_shift)
         self.peak_mean = 0.0

@@ -90,7 +90,6 @@ class ModelSettings:
 
     # --- local branch, "fpi" realisation (docs/method.md, "local, fpi") ---
     fpi_spacing_mm: float = 2.0  # the coarse grid it works on (a multiple of working_spacing_mm)
-    fpi_dims: int = 2  # 2: a 2.5-D U-Net on slabs along three axes; 3: a 3-D U-Net on cubes
     fpi_slices: int = 9  # slab depth: 2k+1 neighbouring slices in, the centre one marked
     fpi_width: int = 16  # U-Net channels at the first level, doubling per level
     fpi_levels: int = 3
@@ -177,8 +176,6 @@ class ModelSettings:
                 f"fpi_patch_mm {self.fpi_patch_mm!r} must be (low, high) and fpi_body_share "
                 f"{self.fpi_body_share!r} a share in [0, 1]"
             )
-        if self.fpi_dims not in (2, 3):
-            raise ValueError(f"fpi_dims: {self.fpi_dims!r} must be 2 (slabs) or 3 (cubes)")
         if self.fpi_slices % 2 == 0 or self.fpi_crop_px % 2 ** (self.fpi_levels - 1):
             raise ValueError(
                 f"fpi_slices ({self.fpi_slices}) must be odd and fpi_crop_px ({self.fpi_crop_px}) a "
