@@ -33,6 +33,13 @@ def _cache(a: argparse.Namespace):
     return PreparedCache(a.cache)
 
 
+def _add_cache_argument(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--cache",
+        help="keep each study's working grid and lung mask here between runs (lab experiments)",
+    )
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from detector.cohort import discover
     from detector.lab.evaluate import evaluate
@@ -130,10 +137,7 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--labels", help="labels CSV (default: COHORT/labels.csv)")
     s.add_argument("--out", required=True)
     s.add_argument("--device", default="auto")
-    s.add_argument(
-        "--cache",
-        help="keep each study's working grid and lung mask here between runs (lab experiments)",
-    )
+    _add_cache_argument(s)
     s.add_argument("--calibration-fraction", type=float, default=0.5)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")
@@ -148,10 +152,7 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
         "--evaluate-out",
         help="also write here what `evaluate` of the tuned model on this cohort would, from the same scoring",
     )
-    s.add_argument(
-        "--cache",
-        help="keep each study's working grid and lung mask here between runs (lab experiments)",
-    )
+    _add_cache_argument(s)
     s.add_argument("--device", default="auto")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_tune)

@@ -163,7 +163,8 @@ def test_tune_sets_the_fusion_weight_from_a_labelled_cohort(model_dir, cohorts, 
 
 def test_tune_writes_what_evaluate_of_the_tuned_model_would(model_dir, cohorts, tmp_path):
     """`tune --evaluate-out` reuses its scoring pass: the same files `evaluate` of the tuned model
-    writes on that cohort, fused scores at the weight chosen (not the model's weight before)."""
+    writes on that cohort, fused scores at the weight chosen (not the model's weight before).
+    Both run with `--cache`; `evaluate` reads every study from what `tune` left there."""
     base = FusionModel.load(model_dir)
     base.settings = base.settings.with_overrides({"fusion_weight": 0.0})  # any choice changes it
     before = base.save(tmp_path / "weight0")
@@ -178,6 +179,8 @@ def test_tune_writes_what_evaluate_of_the_tuned_model_would(model_dir, cohorts, 
             str(tmp_path / "tuned"),
             "--evaluate-out",
             str(tmp_path / "from_tune"),
+            "--cache",
+            str(tmp_path / "cache"),  # filled here, read by `evaluate` below: the files must agree
             "--quiet",
         ]
     )
@@ -192,10 +195,13 @@ def test_tune_writes_what_evaluate_of_the_tuned_model_would(model_dir, cohorts, 
             str(cohorts / "test"),
             "--out",
             str(tmp_path / "evaluated"),
+            "--cache",
+            str(tmp_path / "cache"),
             "--quiet",
         ]
     )
     assert rc == 0
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == len(discover(cohorts / "test"))
     for name in ("per_study.csv", "metrics.json"):
         from_tune = (tmp_path / "from_tune" / name).read_text()
         evaluated = (tmp_path / "evaluated" / name).read_text()
