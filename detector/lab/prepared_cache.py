@@ -1,8 +1,8 @@
 """A disk cache of prepared studies (working grid + lung mask) for repeated lab runs.
 
-Reading a series, resampling it and segmenting its lungs is about half of what scoring a
-tuning cohort costs on the CPU, and it does not depend on the model being judged: every
-candidate of an experiment re-did it for the same 80 studies. ``tune`` and ``evaluate`` take
+Reading a series, resampling it and segmenting its lungs does not depend on the model being
+judged, yet every candidate of an experiment re-did it for the same 80 studies (about 2.5 s of a
+small study's 14.7 s in ``tune``; docs/results.md, session 15). ``tune`` and ``evaluate`` take
 ``--cache DIR`` to keep it between runs. An entry is only used when everything it was made
 from is unchanged: the study's files (names, sizes, modification times), the two settings
 ``prepare`` reads, and the source of the engine modules that read, resample and segment.
@@ -25,7 +25,7 @@ import detector.preprocess
 from detector.geometry import CTVolume, Geometry
 from detector.io import read_volume
 from detector.lungmask import LungMask
-from detector.pipeline import Prepared, Timer, prepare
+from detector.pipeline import Prepared, prepare
 
 _ENGINE_MODULES = (detector.geometry, detector.lungmask, detector.pipeline, detector.preprocess)
 
@@ -73,13 +73,13 @@ class PreparedCache:
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
-    def prepared(self, study: Path | str, settings, timer: Timer | None = None) -> Prepared:
+    def prepared(self, study: Path | str, settings) -> Prepared:
         path = self.root / f"{self.key(study, settings)}.npz"
         if path.exists():
             self.hits += 1
             return _load(path)
         self.misses += 1
-        prep = prepare(read_volume(study), settings.working_spacing_mm, settings.lung_threshold_hu, timer)
+        prep = prepare(read_volume(study), settings.working_spacing_mm, settings.lung_threshold_hu)
         _save(prep, path)
         return prep
 
