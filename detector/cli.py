@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from detector.lab.cli import add_lab_commands
+from detector.lab.cli import add_cache_argument, add_lab_commands, cache_from_args
 from detector.settings import ModelSettings
 
 
@@ -39,8 +39,16 @@ def cmd_train(a: argparse.Namespace) -> int:
             f"labels list {len(abnormal)} abnormal studies: training on the {len(entries) - len(abnormal)} normals only"
         )
         entries = [e for e in entries if e.label != "abnormal"]
+    cache = cache_from_args(a)
     t = time.time()
-    model = train(entries, settings, a.device, a.epochs, progress=not a.quiet)
+    model = train(
+        entries,
+        settings,
+        a.device,
+        a.epochs,
+        progress=not a.quiet,
+        prepared=cache.prepared if cache else None,
+    )
     model.meta["training"]["cohort"] = str(Path(a.normals).resolve())
     out = model.save(a.out)
     print(
@@ -75,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="local-branch training length: fpi steps or csi epochs (default: the setting)",
     )
     s.add_argument("--set", action="append", metavar="NAME=VALUE", help="override a model setting")
+    add_cache_argument(s)
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_train)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -13,7 +14,7 @@ from detector.cohort import CohortEntry
 from detector.global_branch import lung_mips
 from detector.io import read_volume
 from detector.model import FusionModel
-from detector.pipeline import Timer, prepare_for_model
+from detector.pipeline import Prepared, Timer, branch_inputs, prepare_for_model
 from detector.settings import ModelSettings
 
 # The phases of training, in order, as progress reports name them; each is an equal share of
@@ -21,6 +22,7 @@ from detector.settings import ModelSettings
 PHASES = ("read + lung mask", "global coreset banks", "local training", "local normal reference")
 
 ProgressCallback = Callable[[str, float], None]  # (stage, fraction of the whole training 0..1)
+PreparedSource = Callable[[Path, ModelSettings], Prepared]  # study folder -> working grid + lung mask
 
 
 class _Phase:
@@ -59,11 +61,19 @@ class NormalStudy:
     local_input: object  # what the local realisation trains on (see local_slot.LocalRealisation)
 
 
-def prepare_normal(entry: CohortEntry, model: FusionModel, rng: np.random.Generator) -> NormalStudy:
-    """Read a normal study once and keep what both branches' training needs from it."""
+def prepare_normal(
+    entry: CohortEntry,
+    model: FusionModel,
+    rng: np.random.Generator,
+    prepared: PreparedSource | None = None,
+) -> NormalStudy:
+    """Read a normal study once and keep what both branches' training needs from it. With
+    ``prepared``, its working grid and lung mask come from there (the lab's cache)."""
     s = model.settings
-    vol = read_volume(entry.folder)
-    prep = prepare_for_model(vol, s)
+    if prepared is None:
+        prep = prepare_for_model(read_volume(entry.folder), s)
+    else:
+        prep = branch_inputs(prepared(entry.folder, s), s)
     views = lung_mips(prep.branch_hu, prep.core, s, model.device)
     feats = {k: v.cpu() for k, v in model.global_model.features(views).items()}
     local = model.local_model.normal_input(prep, rng)
@@ -78,12 +88,15 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] = print,
     on_progress: ProgressCallback | None = None,
+    prepared: PreparedSource | None = None,
 ) -> FusionModel:
     """Fit both branches on normal studies; every open choice is recorded in the model.
 
     ``progress`` shows tqdm bars; ``on_progress(stage, fraction)`` is called as each phase starts
     and after each of its steps (study, bank, epoch), e.g. to store a job's progress; what it
-    raises stops the training."""
+    raises stops the training. ``prepared(folder, settings)``, if given, supplies each study's
+    working grid and lung mask instead of reading it (``train --cache``: the same normals are
+    prepared once for every candidate of an experiment)."""
     if len(entries) < 2:
         raise ValueError(f"training needs at least 2 normal studies, got {len(entries)}")
     if epochs is not None:  # the training length of whichever local realisation is in use
@@ -97,7 +110,7 @@ def train(
     with timer.stage("prepare"):
         phase = _Phase(0, len(entries), progress, on_progress, unit="study")
         for e in entries:
-            normals.append(prepare_normal(e, model, rng))
+            normals.append(prepare_normal(e, model, rng, prepared))
             phase.step()
         phase.close()
     with timer.stage("global_bank"):

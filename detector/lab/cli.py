@@ -24,7 +24,7 @@ def cmd_phantom(a: argparse.Namespace) -> int:
     return 0
 
 
-def _cache(a: argparse.Namespace):
+def cache_from_args(a: argparse.Namespace):
     """The prepared-study cache named by ``--cache``, or None."""
     if not a.cache:
         return None
@@ -33,9 +33,10 @@ def _cache(a: argparse.Namespace):
     return PreparedCache(a.cache)
 
 
-def _add_cache_argument(s: argparse.ArgumentParser) -> None:
+def add_cache_argument(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--cache",
+        metavar="DIR",
         help="keep each study's working grid and lung mask here between runs (lab experiments)",
     )
 
@@ -54,7 +55,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         progress=not a.quiet,
         calib_fraction=a.calibration_fraction,
         seed=a.seed,
-        cache=_cache(a),
+        cache=cache_from_args(a),
     )
     print(
         json.dumps(
@@ -87,7 +88,7 @@ def cmd_tune(a: argparse.Namespace) -> int:
         discover(a.cohort, a.labels),
         progress=not a.quiet,
         evaluate_out=a.evaluate_out,
-        cache=_cache(a),
+        cache=cache_from_args(a),
     )
     model.meta.setdefault("tuning", record)["cohort"] = str(Path(a.cohort).resolve())
     out = model.save(a.out or a.model)
@@ -137,7 +138,7 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--labels", help="labels CSV (default: COHORT/labels.csv)")
     s.add_argument("--out", required=True)
     s.add_argument("--device", default="auto")
-    _add_cache_argument(s)
+    add_cache_argument(s)
     s.add_argument("--calibration-fraction", type=float, default=0.5)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quiet", action="store_true")
@@ -152,7 +153,7 @@ def add_lab_commands(sub: argparse._SubParsersAction) -> None:
         "--evaluate-out",
         help="also write here what `evaluate` of the tuned model on this cohort would, from the same scoring",
     )
-    _add_cache_argument(s)
+    add_cache_argument(s)
     s.add_argument("--device", default="auto")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_tune)

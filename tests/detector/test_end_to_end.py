@@ -45,10 +45,13 @@ def model_dir(cohorts):
             "--device",
             "cpu",
             "--quiet",
+            "--cache",  # the lab's prepared-study cache; that it changes nothing: test_prepared_cache
+            str(cohorts / "train_cache"),
             *overrides,
         ]
     )
     assert rc == 0
+    assert len(list((cohorts / "train_cache").glob("*.npz"))) == len(discover(cohorts / "train"))
     return out
 
 

@@ -5,6 +5,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 import detector.lab.prepared_cache as prepared_cache
 from detector.cohort import discover
@@ -65,3 +66,27 @@ def test_an_entry_is_not_used_once_its_inputs_change(cohort, tmp_path, monkeypat
     cache.prepared(study, s)
     assert len(reads) == 3  # the study's files changed
     assert cache.misses == 3 and cache.hits == 0
+
+
+def test_training_through_the_cache_prepares_each_normal_as_a_fresh_read(cohort, tmp_path):
+    """`train --cache`: what the branches train on is the same whether a normal was read afresh,
+    put into the cache, or taken from it."""
+    from detector.model import FusionModel
+    from detector.train import prepare_normal
+
+    entry = discover(cohort)[0]
+    model = FusionModel.new(TEST_SETTINGS, "cpu")
+    cache = PreparedCache(tmp_path)
+    runs = [
+        prepare_normal(entry, model, np.random.default_rng(0), prepared)
+        for prepared in (None, cache.prepared, cache.prepared)
+    ]
+    assert (cache.misses, cache.hits) == (1, 1)
+    fresh = runs[0]
+    for got in runs[1:]:
+        assert got.global_features.keys() == fresh.global_features.keys()
+        for view, feats in fresh.global_features.items():
+            assert torch.equal(got.global_features[view], feats)
+        assert torch.equal(got.local_input.x, fresh.local_input.x)
+        assert torch.equal(got.local_input.lung, fresh.local_input.lung)
+        np.testing.assert_array_equal(got.local_input.lung_idx, fresh.local_input.lung_idx)
