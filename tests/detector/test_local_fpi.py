@@ -1,5 +1,7 @@
 """The local slot's CPU realisation: foreign-patch training samples, learning, scoring."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -99,6 +101,20 @@ def test_the_map_of_a_mirrored_study_is_the_mirrored_map():
     prob = predict_map(net, v.x, v.lung)
     mirrored = predict_map(net, v.x.flip(-1), v.lung.flip(-1))
     assert torch.allclose(mirrored, prob.flip(-1), atol=1e-5)
+
+
+def test_channels_last_weights_score_the_same_map():
+    """The model scores with its weights channels-last (faster on the CPU): the map must not
+    change by more than float rounding."""
+    torch.manual_seed(6)
+    net = SlabUNet(3, (4, 8)).eval()
+    v = _volume(0.15, np.random.default_rng(6), n=28)
+    plain = predict_map(net, v.x, v.lung)
+    fast = predict_map(copy.deepcopy(net).to(memory_format=torch.channels_last), v.x, v.lung)
+    assert torch.allclose(fast, plain, atol=1e-5)
+    model = FpiLocalModel(TEST_SETTINGS)
+    model.load_state(model.state())
+    assert model.net.down[0][0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_model_state_round_trip_and_z_scores_against_the_normals():
