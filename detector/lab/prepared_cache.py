@@ -3,9 +3,10 @@
 Reading a series, resampling it and segmenting its lungs does not depend on the model being
 judged, yet every candidate of an experiment re-did it for the same studies (about 2.5 s of a
 small study's 14.7 s in ``tune``; docs/results.md, session 15). ``train``, ``tune`` and
-``evaluate`` take ``--cache DIR`` to keep it between runs. An entry is only used when everything it was made
-from is unchanged: the study's files (names, sizes, modification times), the two settings
-``prepare`` reads, and the source of the engine modules that read, resample and segment.
+``evaluate`` take ``--cache DIR`` to keep it between runs. An entry is only used when
+everything it was made from is unchanged: the study's files (names, sizes, modification
+times), the two settings ``prepare`` reads, and the source of the engine modules that read,
+resample and segment.
 """
 
 from __future__ import annotations
