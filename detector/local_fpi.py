@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -101,6 +101,9 @@ class FpiVolume:
     lung: torch.Tensor  # (Z, Y, X) bool
     lung_idx: np.ndarray  # (n, 3) lung voxel indices, for sampling
     body_idx: np.ndarray  # (m, 3) voxels denser than -500 HU: soft tissue, vessels, bone
+    # (k, 3) lung voxels against a vessel (a dense voxel inside the lungs), where a patch may be
+    # laid on purpose; empty unless the recipe asks for it
+    vessel_idx: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
 
 
 def coarse_factor(working_spacing_mm: float, fpi_spacing_mm: float) -> int:
@@ -118,14 +121,22 @@ def to_coarse(hu: np.ndarray, lung: np.ndarray, factor: int) -> tuple[torch.Tens
     return normalise_hu(t[0, 0]), m[0, 0] >= 0.5
 
 
-def fpi_volume(hu: np.ndarray, lung: np.ndarray, factor: int, rng: np.random.Generator) -> FpiVolume:
+def fpi_volume(
+    hu: np.ndarray, lung: np.ndarray, factor: int, rng: np.random.Generator, vessels: bool = False
+) -> FpiVolume:
     x, lung_t = to_coarse(hu, lung, factor)
     lung_idx = np.argwhere(lung_t.numpy())
     body_idx = np.argwhere((x > 0.5).numpy())
     keep = 20_000  # a random subset is plenty for sampling centres
     lung_idx = lung_idx[rng.choice(len(lung_idx), min(keep, len(lung_idx)), replace=False)]
     body_idx = body_idx[rng.choice(len(body_idx), min(keep, len(body_idx)), replace=False)]
-    return FpiVolume(x, lung_t, lung_idx, body_idx)
+    vol = FpiVolume(x, lung_t, lung_idx, body_idx)
+    if vessels:  # drawn last, so that a recipe without them draws exactly as before
+        dense = ((x > 0.5) & lung_t).float()[None, None]
+        against = (F.max_pool3d(dense, 3, 1, 1)[0, 0] > 0) & lung_t  # within one coarse voxel
+        idx = np.argwhere(against.numpy())
+        vol.vessel_idx = idx[rng.choice(len(idx), min(keep, len(idx)), replace=False)]
+    return vol
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,7 @@ class PatchRecipe:
     body_share: float  # share of patches taken from anywhere in the body (else from lung)
     shift: float  # intensity shift drawn in [-shift, shift] (input units; 0.1 = 100 HU)
     clean_share: float = 0.15  # samples with no patch: the network must also say "normal"
+    vessel_share: float = 0.0  # patches laid against a vessel in the lungs (else anywhere near lung)
 
 
 def _crop(vol: torch.Tensor, centre: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -221,6 +233,13 @@ def make_sample(
         mid = np.array(shape, float) // 2
         # it crosses the centre slice; in-plane anywhere in the middle two thirds
         offset = np.array([rng.uniform(-0.6, 0.6) * radii[0], *rng.uniform(-size / 3, size / 3, size=2)])
+        if recipe.vessel_share > 0 and len(tv.vessel_idx) and rng.random() < recipe.vessel_share:
+            # the slab is cut again so that the patch's centre lies against a vessel (where a
+            # blob and a branching vessel must be told apart), the crop around it as before
+            spot = tv.vessel_idx[rng.integers(len(tv.vessel_idx))][list(perm)]
+            centre = spot - np.round(offset).astype(int)
+            x = _crop(tv.x.permute(*perm), centre, shape)
+            lung = _crop(tv.lung.permute(*perm), centre, shape)
         # a soft edge no wider than the patch's smallest radius, so a small patch stays a patch
         edge = float(rng.uniform(0.5, min(2.5, max(float(radii.min()), 0.6))))
         occ = _ellipsoid(shape, mid + offset, radii, edge=edge)
@@ -347,7 +366,13 @@ class FpiLocalModel:
         widths = tuple(s.fpi_width * 2**i for i in range(s.fpi_levels))
         self.net = SlabUNet(s.fpi_slices, widths).to(self.device)
         self.net.eval()
-        self.recipe = PatchRecipe(s.fpi_spacing_mm, s.fpi_patch_mm, s.fpi_body_share, s.fpi_intensity_shift)
+        self.recipe = PatchRecipe(
+            s.fpi_spacing_mm,
+            s.fpi_patch_mm,
+            s.fpi_body_share,
+            s.fpi_intensity_shift,
+            vessel_share=s.fpi_vessel_share,
+        )
         self.peak_mean = 0.0
         self.peak_sd = 1.0
         self.normal_peaks: list[float] = []
@@ -363,7 +388,9 @@ class FpiLocalModel:
 
     # ---------------- training ----------------
     def normal_input(self, prep: Prepared, rng: np.random.Generator) -> FpiVolume:
-        return fpi_volume(prep.working.hu, prep.lungs.both, self.factor, rng)
+        return fpi_volume(
+            prep.working.hu, prep.lungs.both, self.factor, rng, vessels=self.recipe.vessel_share > 0
+        )
 
     def train_steps(self) -> int:
         return self.settings.fpi_steps

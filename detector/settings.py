@@ -52,6 +52,7 @@ _NON_NEGATIVE = (
     "peak_min_separation_mm",
     "seed",
     "fpi_intensity_shift",
+    "fpi_vessel_share",
 )
 _PERCENTILES = ("local_percentile", "fusion_local_clip_pct", "fusion_global_clip_pct", "fusion_band_pct")
 
@@ -101,6 +102,9 @@ class ModelSettings:
     fpi_patch_mm: tuple[float, float] = (4.0, 40.0)  # ... drawn log-uniformly, axes x 0.67-1.5
     fpi_body_share: float = 0.5  # ... taken from any body tissue (else from lung) this often
     fpi_intensity_shift: float = 0.1  # ... shifted by up to this (input units: 0.1 = 100 HU)
+    # ... laid against a vessel in the lungs this often (else anywhere). A candidate under the
+    # two-seed rule (docs/results.md, sessions 15 and 17), not yet the default.
+    fpi_vessel_share: float = 0.0
 
     # --- local branch, "csi" realisation (docs/method.md, "local, csi") ---
     local_grid: int = 9  # paper: 9x9x9 patch centres over the lungs' bounding box
@@ -171,11 +175,11 @@ class ModelSettings:
                 f"fpi_spacing_mm: {self.fpi_spacing_mm!r} must be a whole multiple of working_spacing_mm "
                 f"({self.working_spacing_mm!r})"
             )
-        if not 0.0 < self.fpi_patch_mm[0] <= self.fpi_patch_mm[1] or not 0.0 <= self.fpi_body_share <= 1.0:
-            raise ValueError(
-                f"fpi_patch_mm {self.fpi_patch_mm!r} must be (low, high) and fpi_body_share "
-                f"{self.fpi_body_share!r} a share in [0, 1]"
-            )
+        if not 0.0 < self.fpi_patch_mm[0] <= self.fpi_patch_mm[1]:
+            raise ValueError(f"fpi_patch_mm {self.fpi_patch_mm!r} must be (low, high)")
+        for name in ("fpi_body_share", "fpi_vessel_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name}: {getattr(self, name)!r} must be a share in [0, 1]")
         if self.fpi_slices % 2 == 0 or self.fpi_crop_px % 2 ** (self.fpi_levels - 1):
             raise ValueError(
                 f"fpi_slices ({self.fpi_slices}) must be odd and fpi_crop_px ({self.fpi_crop_px}) a "
