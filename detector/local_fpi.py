@@ -125,15 +125,16 @@ def fpi_volume(
     hu: np.ndarray, lung: np.ndarray, factor: int, rng: np.random.Generator, vessels: bool = False
 ) -> FpiVolume:
     x, lung_t = to_coarse(hu, lung, factor)
+    dense = x > 0.5
     lung_idx = np.argwhere(lung_t.numpy())
-    body_idx = np.argwhere((x > 0.5).numpy())
+    body_idx = np.argwhere(dense.numpy())
     keep = 20_000  # a random subset is plenty for sampling centres
     lung_idx = lung_idx[rng.choice(len(lung_idx), min(keep, len(lung_idx)), replace=False)]
     body_idx = body_idx[rng.choice(len(body_idx), min(keep, len(body_idx)), replace=False)]
     vol = FpiVolume(x, lung_t, lung_idx, body_idx)
     if vessels:  # drawn last, so that a recipe without them draws exactly as before
-        dense = ((x > 0.5) & lung_t).float()[None, None]
-        against = (F.max_pool3d(dense, 3, 1, 1)[0, 0] > 0) & lung_t  # within one coarse voxel
+        in_lung = (dense & lung_t).float()[None, None]
+        against = (F.max_pool3d(in_lung, 3, 1, 1)[0, 0] > 0) & lung_t  # within one coarse voxel
         idx = np.argwhere(against.numpy())
         vol.vessel_idx = idx[rng.choice(len(idx), min(keep, len(idx)), replace=False)]
     return vol

@@ -52,7 +52,6 @@ _NON_NEGATIVE = (
     "peak_min_separation_mm",
     "seed",
     "fpi_intensity_shift",
-    "fpi_vessel_share",
 )
 _PERCENTILES = ("local_percentile", "fusion_local_clip_pct", "fusion_global_clip_pct", "fusion_band_pct")
 
