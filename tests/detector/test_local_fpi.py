@@ -6,17 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from detector.local_fpi import (
-    FpiLocalModel,
-    FpiVolume,
-    PatchRecipe,
-    SlabUNet,
-    fpi_volume,
-    make_sample,
-    patch_radii,
-    predict_map,
-    train_network,
-)
+from detector.fpi_patches import FpiVolume, PatchRecipe, fpi_volume, make_sample, patch_radii
+from detector.local_fpi import FpiLocalModel, SlabUNet, predict_map, train_network
 from detector.settings import TEST_SETTINGS
 
 torch.set_num_threads(1)
