@@ -10,7 +10,7 @@ Everything lives on the coarse grid (``local_fpi_spacing_mm``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,9 +35,9 @@ class FpiVolume:
     lung: torch.Tensor  # (Z, Y, X) bool
     lung_idx: np.ndarray  # (n, 3) lung voxel indices, for sampling
     body_idx: np.ndarray  # (m, 3) voxels denser than -500 HU: soft tissue, vessels, bone
-    # (k, 3) lung voxels against a vessel (a dense voxel inside the lungs), where a patch may be
-    # laid on purpose; empty unless the recipe asks for it
-    vessel_idx: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
+    # (k, 3) lung voxels against a vessel (a dense voxel inside the lungs), where a patch is laid
+    # on purpose in a share of the samples: there a blob must be told from a branching vessel
+    vessel_idx: np.ndarray
 
 
 def coarse_factor(working_spacing_mm: float, fpi_spacing_mm: float) -> int:
@@ -55,23 +55,19 @@ def to_coarse(hu: np.ndarray, lung: np.ndarray, factor: int) -> tuple[torch.Tens
     return normalise_hu(t[0, 0]), m[0, 0] >= 0.5
 
 
-def fpi_volume(
-    hu: np.ndarray, lung: np.ndarray, factor: int, rng: np.random.Generator, vessels: bool = False
-) -> FpiVolume:
+def fpi_volume(hu: np.ndarray, lung: np.ndarray, factor: int, rng: np.random.Generator) -> FpiVolume:
+    """A normal study on the coarse grid with random subsets of the voxels patches are drawn at."""
     x, lung_t = to_coarse(hu, lung, factor)
     dense = x > 0.5
-    lung_idx = np.argwhere(lung_t.numpy())
-    body_idx = np.argwhere(dense.numpy())
+    in_lung = (dense & lung_t).float()[None, None]
+    against = (F.max_pool3d(in_lung, 3, 1, 1)[0, 0] > 0) & lung_t  # within one coarse voxel
     keep = 20_000  # a random subset is plenty for sampling centres
-    lung_idx = lung_idx[rng.choice(len(lung_idx), min(keep, len(lung_idx)), replace=False)]
-    body_idx = body_idx[rng.choice(len(body_idx), min(keep, len(body_idx)), replace=False)]
-    vol = FpiVolume(x, lung_t, lung_idx, body_idx)
-    if vessels:  # drawn last, so that a recipe without them draws exactly as before
-        in_lung = (dense & lung_t).float()[None, None]
-        against = (F.max_pool3d(in_lung, 3, 1, 1)[0, 0] > 0) & lung_t  # within one coarse voxel
-        idx = np.argwhere(against.numpy())
-        vol.vessel_idx = idx[rng.choice(len(idx), min(keep, len(idx)), replace=False)]
-    return vol
+
+    def subset(mask: torch.Tensor) -> np.ndarray:
+        idx = np.argwhere(mask.numpy())
+        return idx[rng.choice(len(idx), min(keep, len(idx)), replace=False)]
+
+    return FpiVolume(x, lung_t, subset(lung_t), subset(dense), subset(against))
 
 
 @dataclass(frozen=True)

@@ -222,9 +222,7 @@ class FpiLocalModel:
 
     # ---------------- training ----------------
     def normal_input(self, prep: Prepared, rng: np.random.Generator) -> FpiVolume:
-        return fpi_volume(
-            prep.working.hu, prep.lungs.both, self.factor, rng, vessels=self.recipe.vessel_share > 0
-        )
+        return fpi_volume(prep.working.hu, prep.lungs.both, self.factor, rng)
 
     def train_steps(self) -> int:
         return self.settings.fpi_steps

@@ -101,9 +101,9 @@ class ModelSettings:
     fpi_patch_mm: tuple[float, float] = (4.0, 40.0)  # ... drawn log-uniformly, axes x 0.67-1.5
     fpi_body_share: float = 0.5  # ... taken from any body tissue (else from lung) this often
     fpi_intensity_shift: float = 0.1  # ... shifted by up to this (input units: 0.1 = 100 HU)
-    # ... laid against a vessel in the lungs this often (else anywhere). A candidate under the
-    # two-seed rule (docs/results.md, sessions 15 and 17), not yet the default.
-    fpi_vessel_share: float = 0.0
+    # ... laid against a vessel in the lungs this often (else anywhere near the lungs): V, adopted
+    # in session 18 under the two-seed rule (docs/results.md, sessions 15, 17 and 18)
+    fpi_vessel_share: float = 0.5
 
     # --- local branch, "csi" realisation (docs/method.md, "local, csi") ---
     local_grid: int = 9  # paper: 9x9x9 patch centres over the lungs' bounding box
