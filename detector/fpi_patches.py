@@ -4,7 +4,7 @@ A training sample is a slab of one normal study with, unless it is kept clean, a
 *another* normal study (its lung, vessels, heart or chest wall, turned and shifted in intensity)
 blended in; the target is where the blend visibly changed the image. Nothing here comes from a
 lesion model (docs/method.md, "local, fpi"): a lesion the network finds is generalisation.
-Everything lives on the coarse grid (``local_fpi_spacing_mm``).
+Everything lives on the coarse grid (``fpi_spacing_mm``).
 """
 
 from __future__ import annotations

@@ -2,15 +2,16 @@
 
 A small 2.5-D U-Net learns, on normal scans only, to segment patches of *other normal scans*
 blended into a normal lung (the FPI / NSA family of self-supervised anomaly detection). It
-never sees a lesion model: its training anomalies are ellipsoids of normal content (lung,
-vessels, heart, chest wall of another patient) at random sizes, blending factors and
-intensity shifts, so what it finds in a real study is whatever does not fit its surroundings.
+never sees a lesion model: its training anomalies (``detector.fpi_patches``) are ellipsoids of
+normal content (lung, vessels, heart, chest wall of another patient) at random sizes, blending
+factors and intensity shifts, half of them laid against vessels, so what it finds in a real study
+is whatever does not fit its surroundings.
 
 The network reads 2k+1 neighbouring slices and marks the centre one; it is trained on slabs
 in all three orientations and run along all three axes at scoring time, on the study and on its
 left-right mirror image, and the median of the three orientations is kept: a round nodule is
 foreign in every direction, a vessel seen end-on in one slab orientation is not in the others.
-Everything runs on a coarse grid (``local_fpi_spacing_mm``, 2 mm), where a study is about
+Everything runs on a coarse grid (``fpi_spacing_mm``, 2 mm), where a study is about
 150^3 voxels: training fits the CPU budget and scoring takes seconds.
 """
 
