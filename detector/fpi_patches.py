@@ -146,9 +146,7 @@ def make_sample(
     tv = vols[t]
     shape = (slices + 4, size, size)  # two extra slices each side for the smoothing below
     centre = tv.lung_idx[rng.integers(len(tv.lung_idx))][list(perm)]
-    x = _crop(tv.x.permute(*perm), centre, shape)
-    lung = _crop(tv.lung.permute(*perm), centre, shape)
-    target = torch.zeros_like(x)
+    a, src = None, None
     if len(vols) > 1 and rng.random() >= recipe.clean_share:
         s = int(rng.choice([i for i in range(len(vols)) if i != t]))
         sv = vols[s]
@@ -165,16 +163,19 @@ def make_sample(
         # it crosses the centre slice; in-plane anywhere in the middle two thirds
         offset = np.array([rng.uniform(-0.6, 0.6) * radii[0], *rng.uniform(-size / 3, size / 3, size=2)])
         if recipe.vessel_share > 0 and len(tv.vessel_idx) and rng.random() < recipe.vessel_share:
-            # the slab is cut again so that the patch's centre lies against a vessel (where a
-            # blob and a branching vessel must be told apart), the crop around it as before
+            # the slab is cut so that the patch's centre lies against a vessel (where a blob and
+            # a branching vessel must be told apart) instead of around the lung voxel drawn above
             spot = tv.vessel_idx[rng.integers(len(tv.vessel_idx))][list(perm)]
             centre = spot - np.round(offset).astype(int)
-            x = _crop(tv.x.permute(*perm), centre, shape)
-            lung = _crop(tv.lung.permute(*perm), centre, shape)
         # a soft edge no wider than the patch's smallest radius, so a small patch stays a patch
         edge = float(rng.uniform(0.5, min(2.5, max(float(radii.min()), 0.6))))
         occ = _ellipsoid(shape, mid + offset, radii, edge=edge)
         a = float(rng.uniform(0.3, 1.0)) * occ
+    # cut once the centre is final (no draw depends on the crop)
+    x = _crop(tv.x.permute(*perm), centre, shape)
+    lung = _crop(tv.lung.permute(*perm), centre, shape)
+    target = torch.zeros_like(x)
+    if a is not None:
         blended = (1.0 - a) * x + a * src
         visible = (gauss3(blended - x).abs() / _VISIBLE_DIFF).clamp(0.0, 1.0)
         target = (a * visible).clamp(0.0, 1.0)
