@@ -103,9 +103,8 @@ def train_network(
     lr: float,
     seed: int,
     progress: Callable[[int, float], None] | None = None,
-    dice_weight: float = 0.0,
 ) -> list[dict]:
-    """Adam with a cosine schedule on ``foreign_patch_loss`` against the soft foreign-patch targets."""
+    """Adam with a cosine schedule on per-voxel BCE against the soft foreign-patch targets."""
     rng = np.random.default_rng(seed)
     slices = net.down[0][0].in_channels
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -117,7 +116,9 @@ def train_network(
         xs, ys, ws = zip(*(make_sample(vols, recipe, crop_px, slices, rng) for _ in range(batch)))
         x, y, w = torch.stack(xs), torch.stack(ys)[:, None], torch.stack(ws)[:, None]
         logits = net(x)
-        loss = foreign_patch_loss(logits, y, w, dice_weight)
+        loss = (F.binary_cross_entropy_with_logits(logits, y, reduction="none") * w).sum() / w.sum().clamp(
+            min=1
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -127,31 +128,6 @@ def train_network(
             progress(step + 1, float(loss.detach()))
     net.eval()
     return history
-
-
-# A sample enters the Dice term when its target holds at least this much (voxels x blending
-# factor): a patch of lung laid on lung, or a clean sample, is taught by the BCE alone.
-_DICE_MIN_TARGET = 1.0
-
-
-def foreign_patch_loss(
-    logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor, dice_weight: float
-) -> torch.Tensor:
-    """Per-voxel BCE over the weighted voxels of the batch, plus ``dice_weight`` times the mean
-    soft-Dice loss of the samples with a visible patch. The BCE weighs a patch by its area, so a
-    4-mm patch counts a hundredth of a 40-mm one; the Dice term weighs every patch the same."""
-    bce = (F.binary_cross_entropy_with_logits(logits, y, reduction="none") * w).sum() / w.sum().clamp(min=1)
-    if dice_weight <= 0:
-        return bce
-    p = torch.sigmoid(logits) * w
-    t = y * w
-    mass = t.flatten(1).sum(1)
-    with_patch = mass >= _DICE_MIN_TARGET
-    if not bool(with_patch.any()):
-        return bce
-    inter = (p * t).flatten(1).sum(1)
-    dice = (2 * inter + 1.0) / (p.flatten(1).sum(1) + mass + 1.0)
-    return bce + dice_weight * (1.0 - dice[with_patch]).mean()
 
 
 @torch.inference_mode()
@@ -256,16 +232,7 @@ class FpiLocalModel:
         s = self.settings
         self.net.to("cpu")  # samples are cut on the CPU; the steps are small
         self.history = train_network(
-            self.net,
-            inputs,
-            self.recipe,
-            s.fpi_steps,
-            s.fpi_batch,
-            s.fpi_crop_px,
-            s.fpi_lr,
-            s.seed,
-            progress,
-            dice_weight=s.fpi_dice_weight,
+            self.net, inputs, self.recipe, s.fpi_steps, s.fpi_batch, s.fpi_crop_px, s.fpi_lr, s.seed, progress
         )
         self._ready_for_inference()
 

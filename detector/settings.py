@@ -52,7 +52,6 @@ _NON_NEGATIVE = (
     "peak_min_separation_mm",
     "seed",
     "fpi_intensity_shift",
-    "fpi_dice_weight",
 )
 _PERCENTILES = ("local_percentile", "fusion_local_clip_pct", "fusion_global_clip_pct", "fusion_band_pct")
 
@@ -105,9 +104,6 @@ class ModelSettings:
     # ... laid against a vessel in the lungs this often (else anywhere near the lungs): V, adopted
     # in session 18 under the two-seed rule (docs/results.md, sessions 15, 17 and 18)
     fpi_vessel_share: float = 0.5
-    # candidate DL (docs/results.md, session 19): a per-sample soft Dice term beside the BCE, so
-    # that a 4-mm patch weighs as much as a 40-mm one (0 = BCE alone, the default)
-    fpi_dice_weight: float = 0.0
 
     # --- local branch, "csi" realisation (docs/method.md, "local, csi") ---
     local_grid: int = 9  # paper: 9x9x9 patch centres over the lungs' bounding box
