@@ -29,6 +29,9 @@ from detector.lungmask import LungMask
 from detector.pipeline import Prepared, prepare
 
 _ENGINE_MODULES = (detector.geometry, detector.lungmask, detector.pipeline, detector.preprocess)
+# Entries of an older layout are simply missed, not misread.
+_FORMAT = 2
+_MASKS = ("left", "right", "airways")
 
 
 def _code_fingerprint() -> str:
@@ -71,6 +74,7 @@ class PreparedCache:
             "working_spacing_mm": settings.working_spacing_mm,
             "lung_threshold_hu": settings.lung_threshold_hu,
             "code": self._code,
+            "format": _FORMAT,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -88,12 +92,14 @@ class PreparedCache:
 def _save(prep: Prepared, path: Path) -> None:
     tmp = path.with_suffix(".tmp.npz")
     header = {"geometry": prep.working.geometry.to_dict(), "meta": prep.working.meta}
+    # The cache outgrows RAM (about 26 GB for the three lab cohorts), so reading it is disk-bound:
+    # masks are stored one bit a voxel (lossless); HU stays float32 because resampled HU is not
+    # integral and rounding it would change results.
+    masks = {name: np.packbits(getattr(prep.lungs, name), axis=None) for name in _MASKS}
     np.savez(
         tmp,
         hu=prep.working.hu,
-        left=prep.lungs.left,
-        right=prep.lungs.right,
-        airways=prep.lungs.airways,
+        **masks,
         header=np.array(json.dumps(header, default=str)),
     )
     os.replace(tmp, path)  # a run killed mid-write leaves no half entry behind
@@ -102,5 +108,11 @@ def _save(prep: Prepared, path: Path) -> None:
 def _load(path: Path) -> Prepared:
     with np.load(path) as z:
         header = json.loads(str(z["header"]))
-        working = CTVolume(z["hu"], Geometry.from_dict(header["geometry"]), header["meta"])
-        return Prepared(working, LungMask(z["left"], z["right"], z["airways"]))
+        hu = z["hu"]
+        working = CTVolume(hu, Geometry.from_dict(header["geometry"]), header["meta"])
+        masks = [_unpack(z[name], hu.shape) for name in _MASKS]
+        return Prepared(working, LungMask(*masks))
+
+
+def _unpack(bits: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).view(bool)

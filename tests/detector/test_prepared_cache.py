@@ -48,8 +48,19 @@ def test_a_cached_study_is_the_study_read_afresh(cohort, tmp_path, monkeypatch):
         np.testing.assert_array_equal(got.working.hu, fresh.working.hu)
         assert got.working.geometry == fresh.working.geometry
         for part in ("left", "right", "airways"):
+            assert getattr(got.lungs, part).dtype == bool
             np.testing.assert_array_equal(getattr(got.lungs, part), getattr(fresh.lungs, part))
     assert again.working.meta["patient_id"] == fresh.working.meta["patient_id"]
+
+
+def test_masks_are_stored_one_bit_a_voxel(cohort, tmp_path):
+    s = TEST_SETTINGS
+    PreparedCache(tmp_path).prepared(discover(cohort)[0].folder, s)
+    (entry,) = tmp_path.glob("*.npz")
+    with np.load(entry) as z:
+        voxels = z["hu"].size
+        for part in ("left", "right", "airways"):
+            assert z[part].dtype == np.uint8 and z[part].size == -(-voxels // 8)
 
 
 def test_an_entry_is_not_used_once_its_inputs_change(cohort, tmp_path, monkeypatch):
