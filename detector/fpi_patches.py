@@ -80,9 +80,6 @@ class PatchRecipe:
     shift: float  # intensity shift drawn in [-shift, shift] (input units; 0.1 = 100 HU)
     clean_share: float = 0.15  # samples with no patch: the network must also say "normal"
     vessel_share: float = 0.0  # patches laid against a vessel in the lungs (else anywhere near lung)
-    # once hard places are mined (local_fpi.train_network), this share of samples are clean slabs
-    # cut around one of them: the network's own false alarms on the training normals
-    hard_share: float = 0.0
 
 
 def _crop(vol: torch.Tensor, centre: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -183,32 +180,7 @@ def make_sample(
         visible = (gauss3(blended - x).abs() / _VISIBLE_DIFF).clamp(0.0, 1.0)
         target = (a * visible).clamp(0.0, 1.0)
         x = blended
-    return _centre_slab(x, lung, target, slices, rng)
-
-
-def make_hard_sample(
-    vols: list[FpiVolume], places: list[np.ndarray], size: int, slices: int, rng: np.random.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A clean slab (target 0) of a training normal, cut so that one of its hard places
-    (``places[i]``: (k, 3) coarse voxel indices of volume ``i``) lies on the centre slice,
-    anywhere in the middle two thirds of the crop."""
-    t = int(rng.choice([i for i, p in enumerate(places) if len(p)]))
-    perm = _ORIENTATIONS[int(rng.integers(3))]
-    shape = (slices + 4, size, size)
-    spot = places[t][rng.integers(len(places[t]))][list(perm)]
-    offset = np.array([0.0, *rng.uniform(-size / 3, size / 3, size=2)])
-    centre = spot - np.round(offset).astype(int)
-    x = _crop(vols[t].x.permute(*perm), centre, shape)
-    lung = _crop(vols[t].lung.permute(*perm), centre, shape)
-    return _centre_slab(x, lung, torch.zeros_like(x), slices, rng)
-
-
-def _centre_slab(
-    x: torch.Tensor, lung: torch.Tensor, target: torch.Tensor, slices: int, rng: np.random.Generator
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The network's view of a cut block: its centre ``slices`` slices, the centre slice's target
-    and loss weight, flipped left-right half the time."""
-    c = x.shape[0] // 2
+    c = shape[0] // 2
     # loss where the lungs are, or where a patch is (it may reach the pleura)
     near_lung = F.max_pool2d(lung[c][None, None].float(), 5, 1, 2)[0, 0] > 0
     weight = (near_lung | (target[c] > 0)).float()

@@ -32,7 +32,6 @@ from detector.fpi_patches import (
     coarse_factor,
     fpi_volume,
     gauss3,
-    make_hard_sample,
     make_sample,
     to_coarse,
 )
@@ -105,27 +104,16 @@ def train_network(
     seed: int,
     progress: Callable[[int, float], None] | None = None,
 ) -> list[dict]:
-    """Adam with a cosine schedule on per-voxel BCE against the soft foreign-patch targets.
-
-    With ``recipe.hard_share`` > 0, the network's false alarms on the training normals are mined
-    halfway (``mine_hard_places``) and that share of the later samples are clean slabs around them.
-    """
+    """Adam with a cosine schedule on per-voxel BCE against the soft foreign-patch targets."""
     rng = np.random.default_rng(seed)
     slices = net.down[0][0].in_channels
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     history = []
-    hard: list[np.ndarray] | None = None
-    mine_at = int(steps * _HARD_MINE_AT) if recipe.hard_share > 0 else -1
     net.train()
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = 0.5 * lr * (1 + math.cos(math.pi * step / max(steps, 1)))
-        if step == mine_at:
-            net.eval()  # the map as scoring makes it: BatchNorm's running statistics
-            places = mine_hard_places(net, vols, recipe.spacing_mm)
-            hard = places if any(len(p) for p in places) else None
-            net.train()
-        xs, ys, ws = zip(*(_training_sample(vols, recipe, hard, crop_px, slices, rng) for _ in range(batch)))
+        xs, ys, ws = zip(*(make_sample(vols, recipe, crop_px, slices, rng) for _ in range(batch)))
         x, y, w = torch.stack(xs), torch.stack(ys)[:, None], torch.stack(ws)[:, None]
         logits = net(x)
         loss = (F.binary_cross_entropy_with_logits(logits, y, reduction="none") * w).sum() / w.sum().clamp(
@@ -140,41 +128,6 @@ def train_network(
             progress(step + 1, float(loss.detach()))
     net.eval()
     return history
-
-
-def _training_sample(
-    vols: list[FpiVolume],
-    recipe: PatchRecipe,
-    hard: list[np.ndarray] | None,
-    crop_px: int,
-    slices: int,
-    rng: np.random.Generator,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    if hard is not None and rng.random() < recipe.hard_share:
-        return make_hard_sample(vols, hard, crop_px, slices, rng)
-    return make_sample(vols, recipe, crop_px, slices, rng)
-
-
-# Hard-negative mining (HN, docs/results.md session 20): once, at this fraction of the steps, the
-# highest local maxima of each training normal's map, at least _HARD_GAP_MM apart.
-_HARD_MINE_AT = 0.5
-_HARD_PER_NORMAL = 8
-_HARD_GAP_MM = 10.0
-
-
-def mine_hard_places(net: SlabUNet, vols: list[FpiVolume], spacing_mm: float) -> list[np.ndarray]:
-    """For each normal, the coarse voxels (k, 3) where the network's smoothed map, computed as
-    scoring computes it, has its highest local maxima inside the lungs: its false alarms."""
-    window = 2 * max(int(_HARD_GAP_MM / spacing_mm), 1) + 1  # a maximum within 10 mm each way
-    places = []
-    for v in vols:
-        sm = smoothed(predict_map(net, v.x, v.lung, bf16=False), spacing_mm)
-        sm = torch.where(v.lung, sm, torch.zeros_like(sm))
-        local_max = (sm == F.max_pool3d(sm[None, None], window, 1, window // 2)[0, 0]) & v.lung & (sm > 0)
-        idx = torch.nonzero(local_max)
-        top = torch.argsort(sm[local_max], descending=True)[:_HARD_PER_NORMAL]
-        places.append(idx[top].numpy())
-    return places
 
 
 @torch.inference_mode()
@@ -254,7 +207,6 @@ class FpiLocalModel:
             s.fpi_body_share,
             s.fpi_intensity_shift,
             vessel_share=s.fpi_vessel_share,
-            hard_share=s.fpi_hard_share,
         )
         self.peak_mean = 0.0
         self.peak_sd = 1.0

@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import detector.local_fpi as local_fpi
-from detector.fpi_patches import (
-    FpiVolume,
-    PatchRecipe,
-    fpi_volume,
-    make_hard_sample,
-    make_sample,
-    patch_radii,
-)
-from detector.local_fpi import FpiLocalModel, SlabUNet, mine_hard_places, predict_map, train_network
+from detector.fpi_patches import FpiVolume, PatchRecipe, fpi_volume, make_sample, patch_radii
+from detector.local_fpi import FpiLocalModel, SlabUNet, predict_map, train_network
 from detector.settings import TEST_SETTINGS
 
 torch.set_num_threads(1)
@@ -85,46 +77,6 @@ def test_clean_samples_have_no_target():
     recipe = PatchRecipe(2.0, (8.0, 16.0), body_share=0.5, shift=0.1, clean_share=1.0)
     _, y, w = make_sample(vols, recipe, 16, 3, rng)
     assert float(y.abs().max()) == 0.0 and float(w.sum()) > 0
-
-
-def test_a_hard_sample_is_a_clean_slab_with_the_hard_place_on_its_centre_slice():
-    rng = np.random.default_rng(3)
-    vol = _volume(0.15, rng, n=48, noise=0.0, border=4)
-    vol.x[20, 25, 30] = 1.2  # the one bright voxel: the hard place
-    places = [np.array([[20, 25, 30]])]
-    for _ in range(30):
-        x, y, w = make_hard_sample([vol], places, 32, 5, rng)
-        assert float(y.abs().max()) == 0.0 and float(w.sum()) > 0
-        bright = np.argwhere(x.numpy() > 1.0)
-        assert len(bright) == 1 and bright[0][0] == 2  # on the centre slice, inside the crop
-        assert 32 / 6 - 1 <= bright[0][1] <= 32 * 5 / 6 + 1 and 32 / 6 - 1 <= bright[0][2] <= 32 * 5 / 6 + 1
-
-
-def test_hard_places_are_the_maps_highest_separated_maxima_inside_the_lungs(monkeypatch):
-    rng = np.random.default_rng(4)
-    vol = _volume(0.15, rng, n=40, border=4)
-    prob = torch.zeros((40, 40, 40))
-    peaks = {(10, 10, 10): 0.9, (10, 10, 13): 0.8, (30, 30, 30): 0.7, (20, 30, 8): 0.5, (1, 1, 1): 1.0}
-    for (z, y, x), v in peaks.items():
-        prob[z, y, x] = v
-    monkeypatch.setattr(local_fpi, "predict_map", lambda net, x, lung, bf16: prob * lung)
-    (found,) = mine_hard_places(None, [vol], spacing_mm=2.0)
-    # (10,10,13) is 6 mm from a higher peak; (1,1,1) lies outside the lungs
-    assert [tuple(p) for p in found] == [(10, 10, 10), (30, 30, 30), (20, 30, 8)]
-
-
-def test_hard_negatives_change_training_only_from_the_mining_step_on():
-    rng = np.random.default_rng(2)
-    vols = [_volume(0.15, rng, n=24), _volume(0.2, rng, n=24)]
-    runs = []
-    for hard_share in (0.0, 0.5):
-        torch.manual_seed(0)
-        net = SlabUNet(3, (4, 8))
-        recipe = PatchRecipe(2.0, (4.0, 8.0), body_share=0.5, shift=0.1, hard_share=hard_share)
-        runs.append(train_network(net, vols, recipe, steps=4, batch=2, crop_px=16, lr=1e-3, seed=0))
-    plain, hard = runs
-    assert plain[0] == hard[0]  # step 1: before mining, the same draws
-    assert plain[-1] != hard[-1]  # mined at step 3 of 4: the last step saw hard samples
 
 
 def test_network_learns_to_mark_a_foreign_blob():
