@@ -92,7 +92,7 @@ class PreparedCache:
 def _save(prep: Prepared, path: Path) -> None:
     tmp = path.with_suffix(".tmp.npz")
     header = {"geometry": prep.working.geometry.to_dict(), "meta": prep.working.meta}
-    # The cache outgrows RAM (about 26 GB for the three lab cohorts), so reading it is disk-bound:
+    # The lab's three cohorts fill about 23 GB, as much as this machine's RAM: reading is disk-bound;
     # masks are stored one bit a voxel (lossless); HU stays float32 because resampled HU is not
     # integral and rounding it would change results.
     masks = {name: np.packbits(getattr(prep.lungs, name), axis=None) for name in _MASKS}
