@@ -80,7 +80,6 @@ class PatchRecipe:
     shift: float  # intensity shift drawn in [-shift, shift] (input units; 0.1 = 100 HU)
     clean_share: float = 0.15  # samples with no patch: the network must also say "normal"
     vessel_share: float = 0.0  # patches laid against a vessel in the lungs (else anywhere near lung)
-    zoom_share: float = 0.0  # patches that are the slab's own content magnified in place (LZ)
 
 
 def _crop(vol: torch.Tensor, centre: np.ndarray, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -121,21 +120,6 @@ _ORIENTATIONS = ((0, 1, 2), (1, 0, 2), (2, 0, 1))  # slab axis first: axial, cor
 # Each axis of a patch is its diameter times a factor in this range: roundish to elongated, never
 # a sheet or a needle (session 7: independent axes made mostly flat or long patches).
 _ANISOTROPY = (0.67, 1.5)
-# A local magnification (LZ) enlarges the slab's own content by a factor drawn log-uniformly here.
-_ZOOM = (1.4, 2.2)
-
-
-def magnified(block: torch.Tensor, centre: np.ndarray, factor: float) -> torch.Tensor:
-    """``block`` (Z, Y, X) magnified by ``factor`` about ``centre`` (voxel coordinates), trilinear;
-    a sample that would fall outside the block takes the block's edge."""
-    axes = [
-        (c + (torch.arange(n, dtype=torch.float32) - c) / factor) / max(n - 1, 1) * 2.0 - 1.0
-        for n, c in zip(block.shape, centre)
-    ]
-    zz, yy, xx = torch.meshgrid(*axes, indexing="ij")
-    grid = torch.stack((xx, yy, zz), dim=-1)[None]  # grid_sample reads (x, y, z)
-    out = F.grid_sample(block[None, None], grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return out[0, 0]
 
 
 def patch_radii(recipe: PatchRecipe, rng: np.random.Generator) -> np.ndarray:
@@ -155,30 +139,25 @@ def make_sample(
 
     A slab of a normal study around a lung voxel, in one of three orientations; unless the
     sample is clean, an ellipsoid of another normal study (lung or any body tissue, possibly
-    turned and shifted in intensity) blended in so that it crosses the centre slice; or, a
-    ``zoom_share`` of the time, of the slab's own content magnified about the ellipsoid's centre.
+    turned and shifted in intensity) blended in so that it crosses the centre slice.
     """
     perm = _ORIENTATIONS[int(rng.integers(3))]
     t = int(rng.integers(len(vols)))
     tv = vols[t]
     shape = (slices + 4, size, size)  # two extra slices each side for the smoothing below
     centre = tv.lung_idx[rng.integers(len(tv.lung_idx))][list(perm)]
-    a, src, zoom = None, None, 0.0
+    a, src = None, None
     if len(vols) > 1 and rng.random() >= recipe.clean_share:
-        if recipe.zoom_share > 0 and rng.random() < recipe.zoom_share:
-            # a seamless change: the slab's own anatomy enlarged in place (made once it is cut)
-            zoom = math.exp(rng.uniform(math.log(_ZOOM[0]), math.log(_ZOOM[1])))
-        else:
-            s = int(rng.choice([i for i in range(len(vols)) if i != t]))
-            sv = vols[s]
-            pool = sv.body_idx if rng.random() < recipe.body_share else sv.lung_idx
-            src_perm = _ORIENTATIONS[int(rng.integers(3))]
-            src_centre = pool[rng.integers(len(pool))][list(src_perm)]
-            src = _crop(sv.x.permute(*src_perm), src_centre, shape)
-            if rng.random() < 0.5:
-                src = torch.rot90(src, int(rng.integers(1, 4)), dims=(1, 2))
-            if recipe.shift > 0:
-                src = (src + float(rng.uniform(-recipe.shift, recipe.shift))).clamp(0.0, _INPUT_MAX)
+        s = int(rng.choice([i for i in range(len(vols)) if i != t]))
+        sv = vols[s]
+        pool = sv.body_idx if rng.random() < recipe.body_share else sv.lung_idx
+        src_perm = _ORIENTATIONS[int(rng.integers(3))]
+        src_centre = pool[rng.integers(len(pool))][list(src_perm)]
+        src = _crop(sv.x.permute(*src_perm), src_centre, shape)
+        if rng.random() < 0.5:
+            src = torch.rot90(src, int(rng.integers(1, 4)), dims=(1, 2))
+        if recipe.shift > 0:
+            src = (src + float(rng.uniform(-recipe.shift, recipe.shift))).clamp(0.0, _INPUT_MAX)
         radii = patch_radii(recipe, rng)
         mid = np.array(shape, float) // 2
         # it crosses the centre slice; in-plane anywhere in the middle two thirds
@@ -196,8 +175,6 @@ def make_sample(
     x = _crop(tv.x.permute(*perm), centre, shape)
     lung = _crop(tv.lung.permute(*perm), centre, shape)
     target = torch.zeros_like(x)
-    if zoom:
-        src = magnified(x, mid + offset, zoom)
     if a is not None:
         blended = (1.0 - a) * x + a * src
         visible = (gauss3(blended - x).abs() / _VISIBLE_DIFF).clamp(0.0, 1.0)

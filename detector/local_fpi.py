@@ -207,7 +207,6 @@ class FpiLocalModel:
             s.fpi_body_share,
             s.fpi_intensity_shift,
             vessel_share=s.fpi_vessel_share,
-            zoom_share=s.fpi_zoom_share,
         )
         self.peak_mean = 0.0
         self.peak_sd = 1.0

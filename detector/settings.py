@@ -104,8 +104,6 @@ class ModelSettings:
     # ... laid against a vessel in the lungs this often (else anywhere near the lungs): V, adopted
     # in session 18 under the two-seed rule (docs/results.md, sessions 15, 17 and 18)
     fpi_vessel_share: float = 0.5
-    # ... or, this often, is the slab's own content magnified in place (LZ, session 21's candidate)
-    fpi_zoom_share: float = 0.0
 
     # --- local branch, "csi" realisation (docs/method.md, "local, csi") ---
     local_grid: int = 9  # paper: 9x9x9 patch centres over the lungs' bounding box
@@ -178,7 +176,7 @@ class ModelSettings:
             )
         if not 0.0 < self.fpi_patch_mm[0] <= self.fpi_patch_mm[1]:
             raise ValueError(f"fpi_patch_mm {self.fpi_patch_mm!r} must be (low, high)")
-        for name in ("fpi_body_share", "fpi_vessel_share", "fpi_zoom_share"):
+        for name in ("fpi_body_share", "fpi_vessel_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name}: {getattr(self, name)!r} must be a share in [0, 1]")
         if self.fpi_slices % 2 == 0 or self.fpi_crop_px % 2 ** (self.fpi_levels - 1):
